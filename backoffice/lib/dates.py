@@ -1,0 +1,20 @@
+"""The business calendar. "Today" is computed once, here, at the edge (view, task, command)."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
+
+def business_today(now: dt.datetime | None = None) -> dt.date:
+    """Today's date in BUSINESS_TIME_ZONE (not the server's zone, not UTC)."""
+    moment = now or timezone.now()
+    return moment.astimezone(settings.BUSINESS_TIME_ZONE).date()
+
+
+def parse_iso_date(value: str) -> dt.date:
+    """A YYYY-MM-DD date, or ValueError with a message a person can act on."""
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD") from None

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.lib.db import DaysBetween, date_value
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+# The sponsor tree is stored as a materialized path: each investor's `path` is its sponsor's
+# path followed by its own id, written in base 36 at a fixed width (PATH_STEP characters).
+#
+# Why: the Structure asks "every investor under X, with their level" for subtrees of 100,000+
+# investors 60+ levels deep. With a path that is one index range scan
+# (X.path < path < X.path + "~") and level = depth − X.depth, on SQLite and PostgreSQL alike.
+# A closure table would answer the same but store one row per (ancestor, descendant) pair
+# (about 6 million rows for one such subtree); a recursive CTE walks 60 levels one join at a
+# time. Steps are built from the id, not from a sibling counter, so adding a client never
+# reads or locks its siblings. Moving a subtree (rare, an admin act) rewrites the prefix of
+# its rows in one UPDATE.
+PATH_STEP = 7  # 36**7 ≈ 78 billion ids
+PATH_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+PATH_END = "~"  # sorts after every alphabet character in byte order
+MAX_DEPTH = 250
+
+
+def path_step(investor_id: int) -> str:
+    digits = []
+    value = investor_id
+    while value:
+        value, remainder = divmod(value, 36)
+        digits.append(PATH_ALPHABET[remainder])
+    step = "".join(reversed(digits)) or "0"
+    if len(step) > PATH_STEP:
+        raise ValueError(f"investor id {investor_id} does not fit a path step")
+    return step.rjust(PATH_STEP, "0")
+
+
+class PathField(models.CharField):
+    """A CharField compared byte by byte: the prefix range must not depend on a locale."""
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    HINDI = "hi", "हिन्दी (Hindi)"
+    NEPALI = "ne", "नेपाली (Nepali)"
+
+
+class InvestorQuerySet(models.QuerySet):
+    def in_structure_of(self, root: Investor) -> InvestorQuerySet:
+        """Every investor whose chain of sponsors leads to `root`, at any depth (not root)."""
+        return self.filter(path__gt=root.path, path__lt=root.path + PATH_END)
+
+    def with_level(self, root: Investor) -> InvestorQuerySet:
+        return self.annotate(level=models.F("depth") - root.depth)
+
+    def participants(self) -> InvestorQuerySet:
+        return self.filter(user__isnull=False)
+
+    def with_overdue(self, today: dt.date) -> InvestorQuerySet:
+        """Annotate each investor, in the same query, with the overdue state of their active
+        plans on `today`: `overdue`, `overdue_amount`, `oldest_overdue_due_date`,
+        `grace_deadline` (the most urgent plan's) and `days_left`."""
+        from installments.models import Installment, Plan
+
+        overdue_plans = (
+            Plan.objects.filter(investor=models.OuterRef("pk")).with_overdue(today).filter(
+                overdue=True
+            )
+        )
+        owed = (
+            Installment.objects.overdue_on(today)
+            .filter(plan__investor=models.OuterRef("pk"))
+            .values("plan__investor")
+            .annotate(total=models.Sum(models.F("amount") - models.F("paid_amount")))
+            .values("total")
+        )
+        money = models.DecimalField(max_digits=14, decimal_places=2)
+        return self.annotate(
+            oldest_overdue_due_date=models.Subquery(
+                overdue_plans.order_by("oldest_unpaid_due_date").values("oldest_unpaid_due_date")[
+                    :1
+                ]
+            ),
+            grace_deadline=models.Subquery(
+                overdue_plans.order_by("grace_deadline").values("grace_deadline")[:1],
+                output_field=models.DateField(),
+            ),
+            overdue_amount=models.functions.Coalesce(
+                models.Subquery(owed, output_field=money), models.Value(0, output_field=money)
+            ),
+        ).annotate(
+            overdue=models.ExpressionWrapper(
+                models.Q(oldest_overdue_due_date__isnull=False),
+                output_field=models.BooleanField(),
+            ),
+            days_left=DaysBetween("grace_deadline", date_value(today)),
+        )
+
+
+class Investor(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    sponsor = models.ForeignKey(
+        "self",
+        verbose_name=_("sponsor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clients",
+        help_text=_("Who brought this investor in. Empty for the top of a tree."),
+    )
+    path = PathField(max_length=PATH_STEP * MAX_DEPTH, editable=False, null=True)
+    depth = models.PositiveSmallIntegerField(editable=False, default=1)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    messenger = models.CharField(
+        _("messenger"),
+        max_length=64,
+        blank=True,
+        help_text=_("WhatsApp number or Telegram handle."),
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.ENGLISH
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="investor",
+        help_text=_("A back-office login makes this investor a participant."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InvestorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # Serves the subtree range scan; the unique index is also the path's integrity.
+            models.UniqueConstraint(fields=["path"], name="investor_path_unique"),
+        ]
+        indexes = [
+            # Search by name in the admin and the Structure.
+            models.Index(fields=["name"], name="investor_name_idx"),
+            # Search by phone/email (exact prefix matches from support calls).
+            models.Index(fields=["phone"], name="investor_phone_idx"),
+            models.Index(fields=["email"], name="investor_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_participant(self) -> bool:
+        return self.user_id is not None
+
+    def level_under(self, root: Investor) -> int:
+        return self.depth - root.depth
+
+
+class ParticipantManager(models.Manager):
+    def get_queryset(self):
+        return InvestorQuerySet(self.model, using=self._db).participants()
+
+
+class Participant(Investor):
+    """An investor with a back-office login (a proxy for the admin's own list)."""
+
+    objects = ParticipantManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models.functions import Concat, Length, Substr
+
+from backoffice.lib.errors import DomainError
+
+from .models import MAX_DEPTH, PATH_END, Investor, path_step
+
+
+@transaction.atomic
+def investor_create(
+    *,
+    name: str,
+    sponsor: Investor | None = None,
+    phone: str = "",
+    email: str = "",
+    messenger: str = "",
+    language: str = "en",
+) -> Investor:
+    """Add an investor under `sponsor` (or at the top of a new tree)."""
+    if not name.strip():
+        raise DomainError("An investor needs a name.", field="name")
+    depth = 1 if sponsor is None else sponsor.depth + 1
+    if depth > MAX_DEPTH:
+        raise DomainError(f"The tree may be at most {MAX_DEPTH} levels deep.", field="sponsor")
+    investor = Investor.objects.create(
+        name=name.strip(),
+        sponsor=sponsor,
+        depth=depth,
+        phone=phone.strip(),
+        email=email.strip(),
+        messenger=messenger.strip(),
+        language=language,
+    )
+    # The path is built from the id, which exists only after the insert (same transaction).
+    investor.path = (sponsor.path if sponsor else "") + path_step(investor.pk)
+    Investor.objects.filter(pk=investor.pk).update(path=investor.path)
+    return investor
+
+
+@transaction.atomic
+def investor_move(*, investor: Investor, sponsor: Investor | None) -> Investor:
+    """Give `investor` (and their whole structure) a new sponsor."""
+    investor = Investor.objects.select_for_update().get(pk=investor.pk)
+    if sponsor is not None:
+        sponsor = Investor.objects.get(pk=sponsor.pk)
+        if sponsor.path.startswith(investor.path):
+            raise DomainError(
+                "An investor cannot be placed under themselves or their own structure.",
+                field="sponsor",
+            )
+    if sponsor == investor.sponsor:
+        return investor
+    old_prefix = investor.path
+    new_prefix = (sponsor.path if sponsor else "") + path_step(investor.pk)
+    delta = (sponsor.depth + 1 if sponsor else 1) - investor.depth
+    subtree = Investor.objects.filter(path__gte=old_prefix, path__lt=old_prefix + PATH_END)
+    deepest = subtree.aggregate(m=models.Max("depth"))["m"] or investor.depth
+    if deepest + delta > MAX_DEPTH:
+        raise DomainError(f"The tree may be at most {MAX_DEPTH} levels deep.", field="sponsor")
+    # One UPDATE rewrites the prefix of every path in the subtree.
+    subtree.update(
+        path=Concat(
+            models.Value(new_prefix),
+            Substr("path", len(old_prefix) + 1, Length("path")),
+            output_field=models.CharField(),
+        ),
+        depth=models.F("depth") + delta,
+    )
+    Investor.objects.filter(pk=investor.pk).update(sponsor=sponsor)
+    investor.refresh_from_db()
+    return investor
+
+
+@transaction.atomic
+def participant_grant_login(*, investor: Investor, username: str, password: str):
+    """Give an investor a back-office login: they become a participant."""
+    investor = Investor.objects.select_for_update().get(pk=investor.pk)
+    if investor.user_id is not None:
+        raise DomainError(
+            f"{investor.name} can already sign in as {investor.user.get_username()!r}.",
+            field="username",
+            code="conflict",
+        )
+    User = get_user_model()
+    username = username.strip()
+    if not username:
+        raise DomainError("A username is required.", field="username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise DomainError(f"The username {username!r} is taken.", field="username")
+    user = User(username=username, email=investor.email, first_name=investor.name[:150])
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise DomainError(" ".join(error.messages), field="password") from None
+    user.set_password(password)
+    user.save()
+    investor.user = user
+    investor.save(update_fields=["user"])
+    return user

@@ -1,0 +1,486 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Coalesce, Greatest
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.lib.db import AddDays, DaysBetween, date_value
+
+from . import rules
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+def money_field(verbose_name, **kwargs) -> models.DecimalField:
+    return models.DecimalField(verbose_name, **MONEY, **kwargs)
+
+
+class FractionField(models.CharField):
+    """An exact fraction stored as "numerator/denominator" and read back as `Fraction`.
+
+    Accepts "2/3", "0.5" or a Fraction; a float never gets in (0.6667 is not 2/3).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Fraction(value)
+
+    def to_python(self, value):
+        if value is None or value == "" or isinstance(value, Fraction):
+            return value or None
+        try:
+            return rules.parse_fraction(value)
+        except rules.RuleError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+    def get_prep_value(self, value):
+        value = self.to_python(value)
+        return None if value is None else rules.format_fraction(value)
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return "" if value is None else rules.format_fraction(value)
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        field = super().formfield(**kwargs)
+        field.widget = forms.TextInput(attrs={"placeholder": "2/3"})
+        return field
+
+
+class PurchaseStage(models.Model):
+    """A period in which shares sell at one price. A plan locks the price of the stage in force
+    on the day it was bought."""
+
+    name = models.CharField(_("name"), max_length=100)
+    share_price = money_field(_("share price"), validators=[MinValueValidator(Decimal("0.01"))])
+    starts_on = models.DateField(_("starts on"), unique=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.share_price} from {self.starts_on})"
+
+
+class Package(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    shares = models.PositiveIntegerField(_("shares"), validators=[MinValueValidator(1)])
+    price = money_field(_("price"), validators=[MinValueValidator(Decimal("0.01"))])
+    installment_count = models.PositiveSmallIntegerField(
+        _("installment count"), validators=[MinValueValidator(1)]
+    )
+    final_payment_fraction = FractionField(
+        _("final-payment fraction"),
+        default=rules.format_fraction(rules.DEFAULT_FINAL_PAYMENT_FRACTION),
+        help_text=_("Share of the package credited by the final payment, e.g. 2/3 or 0.5."),
+    )
+    is_active = models.BooleanField(_("on sale"), default=True)
+
+    class Meta:
+        ordering = ["price", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanStatus(models.TextChoices):
+    ACTIVE = "active", _("active")
+    COMPLETED = "completed", _("completed")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class PlanQuerySet(models.QuerySet):
+    def with_overdue(self, today: dt.date) -> PlanQuerySet:
+        """Annotate, in the same query, the overdue state on `today`, read from the data:
+        `overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`.
+
+        Correct whether or not any scan has run. Only active plans are overdue: a cancelled
+        plan is past saving and a completed one owes nothing.
+        """
+        natural = AddDays("oldest_overdue_due_date", rules.GRACE_DAYS)
+        owed = (
+            Installment.objects.overdue_on(today)
+            .filter(plan=models.OuterRef("pk"))
+            .values("plan")
+            .annotate(total=models.Sum(models.F("amount") - models.F("paid_amount")))
+            .values("total")
+        )
+        money = models.DecimalField(**MONEY)
+        return self.annotate(
+            oldest_overdue_due_date=models.Case(
+                models.When(
+                    status=PlanStatus.ACTIVE,
+                    oldest_unpaid_due_date__lt=today,
+                    then=models.F("oldest_unpaid_due_date"),
+                ),
+                default=None,
+                output_field=models.DateField(),
+            ),
+        ).annotate(
+            overdue=models.ExpressionWrapper(
+                models.Q(oldest_overdue_due_date__isnull=False),
+                output_field=models.BooleanField(),
+            ),
+            overdue_amount=models.Case(
+                models.When(
+                    oldest_overdue_due_date__isnull=False,
+                    then=Coalesce(models.Subquery(owed, output_field=money), models.Value(0)),
+                ),
+                default=models.Value(0),
+                output_field=money,
+            ),
+            # GREATEST skips NULLs on PostgreSQL but not on SQLite: coalesce them away, and
+            # give no deadline at all when nothing is overdue.
+            grace_deadline=models.Case(
+                models.When(
+                    oldest_overdue_due_date__isnull=False,
+                    then=Greatest(
+                        natural,
+                        Coalesce("hold_until", natural),
+                        Coalesce("grace_extended_to", natural),
+                    ),
+                ),
+                default=None,
+                output_field=models.DateField(),
+            ),
+        ).annotate(days_left=DaysBetween("grace_deadline", date_value(today)))
+
+    def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
+        """Active plans that the scan of `scan_date` cancels: grace deadline before it.
+
+        Pure date comparisons on indexed columns, so the scan reads only the plans that change
+        (see the partial index `plan_active_oldest_unpaid_idx`).
+        """
+        not_after = models.Q(hold_until__isnull=True) | models.Q(hold_until__lt=scan_date)
+        not_extended = models.Q(grace_extended_to__isnull=True) | models.Q(
+            grace_extended_to__lt=scan_date
+        )
+        return self.filter(
+            not_after,
+            not_extended,
+            status=PlanStatus.ACTIVE,
+            oldest_unpaid_due_date__lt=rules.latest_saveable_due_date(scan_date),
+        )
+
+    def on_hold(self, today: dt.date) -> PlanQuerySet:
+        return self.filter(hold_until__gte=today)
+
+
+class Plan(models.Model):
+    investor = models.ForeignKey(
+        "clients.Investor", on_delete=models.PROTECT, related_name="plans", verbose_name=_("investor")
+    )
+    package = models.ForeignKey(
+        Package, on_delete=models.PROTECT, related_name="plans", verbose_name=_("package")
+    )
+    stage = models.ForeignKey(
+        PurchaseStage, on_delete=models.PROTECT, related_name="plans", verbose_name=_("stage")
+    )
+    # Terms copied at purchase: editing the package later never changes a sold plan.
+    share_price = money_field(_("locked share price"))
+    shares = models.PositiveIntegerField(_("shares"))
+    price = money_field(_("price"))
+    final_payment_fraction = FractionField(_("final-payment fraction"))
+    purchased_on = models.DateField(_("purchased on"))
+    first_due_date = models.DateField(_("first due date"))
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=PlanStatus.choices, default=PlanStatus.ACTIVE
+    )
+    # Derived from the installments and rewritten in the same transaction as every payment:
+    # a function of the money received, never of the clock, so it cannot go stale. Overdue
+    # state, grace deadline and days left are computed from it for the date asked.
+    oldest_unpaid_due_date = models.DateField(_("oldest unpaid due date"), null=True, blank=True)
+    completed_on = models.DateField(_("completed on"), null=True, blank=True)
+    cancelled_on = models.DateField(_("cancelled on"), null=True, blank=True)
+    hold_until = models.DateField(
+        _("on hold until"),
+        null=True,
+        blank=True,
+        help_text=_("No cancellation and no reminders until this date (inclusive)."),
+    )
+    hold_reason = models.TextField(_("hold reason"), blank=True)
+    grace_extended_to = models.DateField(
+        _("grace extended to"),
+        null=True,
+        blank=True,
+        help_text=_("Set by a restore: the plan cannot be cancelled again before this date."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The scan: active plans whose oldest unpaid installment is older than scan − 19.
+            models.Index(
+                fields=["oldest_unpaid_due_date"],
+                name="plan_active_oldest_unpaid_idx",
+                condition=models.Q(status="active"),
+            ),
+            # An investor's plans, and the Structure's overdue read per investor.
+            models.Index(fields=["investor", "status"], name="plan_investor_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Plan #{self.pk} · {self.investor} · {self.package}"
+
+    def grace_deadline_on(self, today: dt.date) -> dt.date | None:
+        """The Python twin of the annotation, for a single loaded plan."""
+        if self.status != PlanStatus.ACTIVE or self.oldest_unpaid_due_date is None:
+            return None
+        if not rules.is_overdue(self.oldest_unpaid_due_date, today):
+            return None
+        return rules.grace_deadline(
+            self.oldest_unpaid_due_date,
+            hold_until=self.hold_until,
+            extended_to=self.grace_extended_to,
+        )
+
+    def is_on_hold(self, today: dt.date) -> bool:
+        return self.hold_until is not None and self.hold_until >= today
+
+
+class InstallmentQuerySet(models.QuerySet):
+    def unpaid(self) -> InstallmentQuerySet:
+        return self.filter(paid_on__isnull=True)
+
+    def overdue_on(self, today: dt.date) -> InstallmentQuerySet:
+        return self.filter(
+            paid_on__isnull=True, due_date__lt=today, plan__status=PlanStatus.ACTIVE
+        )
+
+
+class Installment(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments")
+    number = models.PositiveSmallIntegerField(_("number"))
+    due_date = models.DateField(_("due date"))
+    amount = money_field(_("amount"))
+    # The sum of this installment's allocations, kept in the payment's transaction.
+    paid_amount = money_field(_("paid amount"), default=Decimal("0.00"))
+    paid_on = models.DateField(_("paid on"), null=True, blank=True)
+
+    objects = InstallmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="installment_plan_number_uq"),
+            models.CheckConstraint(
+                condition=models.Q(paid_amount__gte=0) & models.Q(paid_amount__lte=models.F("amount")),
+                name="installment_paid_within_amount",
+            ),
+        ]
+        indexes = [
+            # Overdue amounts: a plan's unpaid installments due before today.
+            models.Index(
+                fields=["plan", "due_date"],
+                name="installment_unpaid_idx",
+                condition=models.Q(paid_on__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} due {self.due_date}: {self.amount}"
+
+    @property
+    def owed(self) -> Decimal:
+        return self.amount - self.paid_amount
+
+
+class Payment(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field(_("amount"))
+    received_on = models.DateField(_("received on"))
+    reference = models.CharField(
+        _("reference"),
+        max_length=100,
+        help_text=_("The bank's or gateway's reference. Posting it twice never posts twice."),
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            # The idempotency guarantee itself: a second post of a reference cannot insert.
+            models.UniqueConstraint(fields=["reference"], name="payment_reference_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.amount} on {self.received_on}"
+
+
+class Allocation(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    installment = models.ForeignKey(
+        Installment, on_delete=models.PROTECT, related_name="allocations"
+    )
+    amount = money_field(_("amount"))
+
+    class Meta:
+        ordering = ["installment__number"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} → installment #{self.installment.number}"
+
+
+class CreditKind(models.TextChoices):
+    PROGRESSIVE = "progressive", _("progressive credit")
+    FINAL = "final", _("final credit")
+    ADJUSTMENT = "adjustment", _("shares added")
+    ON_TIME_BONUS = "on_time_bonus", _("on-time bonus")
+    DOUBLE_PAYMENT_BONUS = "double_payment_bonus", _("double-payment bonus")
+    EARLY_REPAYMENT_BONUS = "early_repayment_bonus", _("early-repayment bonus")
+
+
+BONUS_KINDS = (
+    CreditKind.ON_TIME_BONUS,
+    CreditKind.DOUBLE_PAYMENT_BONUS,
+    CreditKind.EARLY_REPAYMENT_BONUS,
+)
+
+
+class ShareLedgerEntry(models.Model):
+    """A credit of shares to a plan. The ledger is the truth about shares credited."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="ledger")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="credits"
+    )
+    kind = models.CharField(_("reason"), max_length=32, choices=CreditKind.choices)
+    shares = models.PositiveIntegerField(_("shares"))
+    credited_on = models.DateField(_("credited on"))
+    promotion = models.ForeignKey(
+        "Promotion", null=True, blank=True, on_delete=models.PROTECT, related_name="credits"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["plan", "id"]
+        verbose_name = _("share ledger entry")
+        verbose_name_plural = _("share ledger")
+        constraints = [
+            # A bonus is credited once per plan, whatever retries or races happen.
+            models.UniqueConstraint(
+                fields=["plan", "kind"],
+                condition=models.Q(kind__in=[k.value for k in BONUS_KINDS]),
+                name="ledger_bonus_once_per_plan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shares} shares · {self.get_kind_display()}"
+
+
+class PromotionKind(models.TextChoices):
+    ON_TIME = "on_time", _("on-time payment")
+    DOUBLE_PAYMENT = "double_payment", _("double payment")
+    EARLY_REPAYMENT = "early_repayment", _("early repayment")
+
+
+PROMOTION_CREDIT = {
+    PromotionKind.ON_TIME: CreditKind.ON_TIME_BONUS,
+    PromotionKind.DOUBLE_PAYMENT: CreditKind.DOUBLE_PAYMENT_BONUS,
+    PromotionKind.EARLY_REPAYMENT: CreditKind.EARLY_REPAYMENT_BONUS,
+}
+
+
+class PromotionQuerySet(models.QuerySet):
+    def in_force(self, kind: str, on: dt.date) -> PromotionQuerySet:
+        return self.filter(kind=kind, starts_on__lte=on).filter(
+            models.Q(ends_on__isnull=True) | models.Q(ends_on__gte=on)
+        )
+
+
+class Promotion(models.Model):
+    """A bonus of a percentage of the plan's shares for a qualifying payment received in the
+    promotion's period. Where two promotions of a kind overlap, the larger one applies."""
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=32, choices=PromotionKind.choices)
+    percentage = models.DecimalField(
+        _("bonus %"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        default=rules.ON_TIME_BONUS_PERCENT,
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+
+    objects = PromotionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True) | models.Q(ends_on__gte=models.F("starts_on")),
+                name="promotion_period_ordered",
+                violation_error_message=_("The promotion must end on or after its start."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(percentage__gt=0) & models.Q(percentage__lte=100),
+                name="promotion_percentage_range",
+                violation_error_message=_("The bonus must be between 0 and 100 percent."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.percentage}%)"
+
+
+class PlanEventKind(models.TextChoices):
+    CREATED = "created", _("created")
+    PAYMENT = "payment", _("payment recorded")
+    COMPLETED = "completed", _("completed")
+    CANCELLED = "cancelled", _("cancelled")
+    RESTORED = "restored", _("restored")
+    AUTO_RESTORED = "auto_restored", _("restored by a payment received in time")
+    HOLD = "hold", _("put on hold")
+    HOLD_RELEASED = "hold_released", _("hold released")
+    SHARES_ADDED = "shares_added", _("shares added")
+    BONUS = "bonus", _("bonus credited")
+
+
+class PlanEvent(models.Model):
+    """The audit trail: every status change and every admin action on a plan, with who,
+    when and why. Written by the services, never edited."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("event"), max_length=32, choices=PlanEventKind.choices)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty when the system acted (the nightly scan, an automatic restore)."),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["plan", "at", "id"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,276 @@
+"""The exact rules of SPEC §2: schedule, allocation, grace, shares and bonuses.
+
+Pure functions over dates, Decimals, Fractions and ints. No ORM, no clock: "today" is always
+an argument, computed once at the edge in the business time zone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from fractions import Fraction
+
+CENT = Decimal("0.01")
+GRACE_DAYS = 19
+DEFAULT_FINAL_PAYMENT_FRACTION = Fraction(2, 3)
+ON_TIME_BONUS_PERCENT = Decimal("5")
+# Larger than any real payment or package: anything above is a typo, not money.
+MAX_AMOUNT = Decimal("9999999999.99")
+
+
+class RuleError(ValueError):
+    """Input the rules refuse; the message is written for the person who gave it."""
+
+
+# ---------------------------------------------------------------------------- money
+
+
+def parse_money(value: object) -> Decimal:
+    """A positive amount with at most two decimal places, or RuleError.
+
+    Floats are refused outright: 0.1 + 0.2 is not money.
+    """
+    if isinstance(value, float | bool):
+        raise RuleError("Amounts must be given as decimal strings such as '300.00'.")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise RuleError(f"{value!r} is not an amount of money.") from None
+    if not amount.is_finite():
+        raise RuleError(f"{value!r} is not an amount of money.")
+    if amount != amount.quantize(CENT, rounding=ROUND_DOWN):
+        raise RuleError("Amounts have at most two decimal places.")
+    if amount <= 0:
+        raise RuleError("The amount must be greater than zero.")
+    if amount > MAX_AMOUNT:
+        raise RuleError(f"The amount must not exceed {MAX_AMOUNT}.")
+    return amount.quantize(CENT)
+
+
+# ---------------------------------------------------------------------------- schedule
+
+
+def add_months(anchor: dt.date, months: int) -> dt.date:
+    """The same day of the month `months` later, or that month's last day if it is shorter.
+
+    Always counted from the anchor, never from the previous result, so Jan 31 gives
+    Feb 28/29 and then Mar 31 again.
+    """
+    month_index = anchor.month - 1 + months
+    year, month = anchor.year + month_index // 12, month_index % 12 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(anchor.day, last_day))
+
+
+@dataclass(frozen=True)
+class ScheduledInstallment:
+    number: int
+    due_date: dt.date
+    amount: Decimal
+
+
+def split_amount(total: Decimal, parts: int) -> list[Decimal]:
+    """`total / parts` rounded down to the cent; the remainder goes to the last part."""
+    if parts < 1:
+        raise RuleError("There must be at least one installment.")
+    share = (total / parts).quantize(CENT, rounding=ROUND_DOWN)
+    return [share] * (parts - 1) + [total - share * (parts - 1)]
+
+
+def schedule(*, price: Decimal, count: int, first_due_date: dt.date) -> list[ScheduledInstallment]:
+    """Installment k (1..count) is due k−1 months after the first due date."""
+    return [
+        ScheduledInstallment(number=k, due_date=add_months(first_due_date, k - 1), amount=amount)
+        for k, amount in enumerate(split_amount(price, count), start=1)
+    ]
+
+
+# ---------------------------------------------------------------------------- allocation
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """What is still owed on one installment."""
+
+    key: int
+    due_date: dt.date
+    owed: Decimal
+
+
+def allocate(amount: Decimal, outstanding: Sequence[Outstanding]) -> list[tuple[int, Decimal]]:
+    """Spread a payment over installments, oldest due date first.
+
+    Returns (key, amount) pairs. Refuses a payment larger than the remaining balance:
+    such money belongs to no installment.
+    """
+    balance = sum((item.owed for item in outstanding), Decimal("0"))
+    if amount > balance:
+        raise RuleError(
+            f"The payment of {amount} is larger than the remaining balance of {balance}."
+        )
+    allocations: list[tuple[int, Decimal]] = []
+    left = amount
+    for item in sorted(outstanding, key=lambda o: (o.due_date, o.key)):
+        if left <= 0:
+            break
+        portion = min(left, item.owed)
+        if portion > 0:
+            allocations.append((item.key, portion))
+            left -= portion
+    return allocations
+
+
+# ---------------------------------------------------------------------------- grace
+
+
+def is_overdue(due_date: dt.date, today: dt.date) -> bool:
+    """An unpaid installment is overdue from the day after its due date."""
+    return today > due_date
+
+
+def grace_deadline(
+    oldest_unpaid_due_date: dt.date,
+    *,
+    hold_until: dt.date | None = None,
+    extended_to: dt.date | None = None,
+) -> dt.date:
+    """The last calendar day on which paying saves the plan.
+
+    The oldest unpaid due date + 19 days, pushed later by a hold (no cancellation until its
+    end) or by a restore (which grants a fresh window from the day of the restore).
+    """
+    deadline = oldest_unpaid_due_date + dt.timedelta(days=GRACE_DAYS)
+    return max(d for d in (deadline, hold_until, extended_to) if d is not None)
+
+
+def days_left(deadline: dt.date, today: dt.date) -> int:
+    """Negative once the deadline has passed and the plan is not yet cancelled."""
+    return (deadline - today).days
+
+
+def scan_cancels(deadline: dt.date, scan_date: dt.date) -> bool:
+    """The first scan whose date is after the grace deadline cancels the plan."""
+    return scan_date > deadline
+
+
+def latest_saveable_due_date(scan_date: dt.date) -> dt.date:
+    """A plan whose oldest unpaid installment is due before this date is past its natural
+    grace window on `scan_date` (the scan's index range predicate)."""
+    return scan_date - dt.timedelta(days=GRACE_DAYS)
+
+
+# ---------------------------------------------------------------------------- shares
+
+
+def parse_fraction(value: object) -> Fraction:
+    """The final-payment fraction F, exact: "2/3" or a decimal string such as "0.5".
+
+    Floats are refused: 0.6667 would credit 99 shares where 100 are due.
+    """
+    if isinstance(value, Fraction):
+        fraction = value
+    elif isinstance(value, float | bool):
+        raise RuleError("Give the fraction as a string such as '2/3' or '0.5'.")
+    else:
+        text = str(value).strip()
+        try:
+            fraction = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise RuleError(f"{text!r} is not a fraction such as '2/3' or '0.5'.") from None
+    if not 0 <= fraction <= 1:
+        raise RuleError("The final-payment fraction must be between 0 and 1.")
+    return fraction
+
+
+def format_fraction(fraction: Fraction) -> str:
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def progressive_shares(
+    *, shares: int, final_fraction: Fraction, paid: Decimal, price: Decimal
+) -> int:
+    """Progressive shares earned once `paid` of `price` has been paid:
+    floor(S × (1 − F) × paid / P), computed with exact rationals."""
+    if price <= 0:
+        return 0
+    return math.floor(shares * (1 - final_fraction) * Fraction(paid) / Fraction(price))
+
+
+@dataclass(frozen=True)
+class ShareCredit:
+    progressive: int
+    final: int
+
+
+def shares_for_payment(
+    *,
+    shares: int,
+    final_fraction: Fraction,
+    price: Decimal,
+    paid_before: Decimal,
+    paid_after: Decimal,
+    base_credited: int,
+) -> ShareCredit:
+    """The shares one payment credits.
+
+    `base_credited` is what the plan's ledger already holds, bonuses excluded. The payment
+    that completes the plan credits everything still missing; any other credits the growth
+    of the progressive entitlement (never negative: the ledger only credits).
+    """
+    if paid_after >= price:
+        return ShareCredit(progressive=0, final=max(shares - base_credited, 0))
+    earned = progressive_shares(
+        shares=shares, final_fraction=final_fraction, paid=paid_after, price=price
+    )
+    return ShareCredit(progressive=max(earned - base_credited, 0), final=0)
+
+
+def bonus_shares(shares: int, percent: Decimal) -> int:
+    """A bonus of `percent` % of the plan's shares, rounded down to a whole share."""
+    return math.floor(Fraction(shares) * Fraction(percent) / 100)
+
+
+# ---------------------------------------------------------------------------- promotions
+
+
+@dataclass(frozen=True)
+class PaidInstallment:
+    due_date: dt.date
+    amount: Decimal
+    paid_on: dt.date | None
+
+
+def earns_on_time_bonus(installments: Iterable[PaidInstallment]) -> bool:
+    """Completed with every installment paid on or before its due date (not a day late)."""
+    items = list(installments)
+    return bool(items) and all(i.paid_on is not None and i.paid_on <= i.due_date for i in items)
+
+
+def earns_double_payment_bonus(whole_installments_paid_by_payment: int) -> bool:
+    """One payment that alone pays two or more whole installments."""
+    return whole_installments_paid_by_payment >= 2
+
+
+def earns_early_repayment_bonus(
+    *, completes_plan: bool, received_on: dt.date, last_due_date: dt.date
+) -> bool:
+    """The payment that pays off the whole remaining balance arrives before the last due date."""
+    return completes_plan and received_on < last_due_date
+
+
+def reevaluates_to_restore(
+    *, cancelled_on: dt.date, received_on: dt.date, deadline_before: dt.date,
+    deadline_after: dt.date | None,
+) -> bool:
+    """A late-recorded payment restores a cancelled plan when it was received by the grace
+    deadline and, counted, leaves nothing that the cancelling scan would have cancelled for.
+
+    `deadline_after` is None when the payment leaves nothing unpaid at all.
+    """
+    if received_on > deadline_before:
+        return False
+    return deadline_after is None or not scan_cancels(deadline_after, cancelled_on)

@@ -1,0 +1,1 @@
+# The reminder outbox, cadence and channels live here (see the nightly-scan issue).

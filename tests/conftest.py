@@ -1,0 +1,66 @@
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import StaffFactory, participant
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need PostgreSQL's row locks and concurrent transactions.
+
+    On SQLite they skip with a reason; in CI's PostgreSQL pass (REQUIRE_POSTGRES=1) a missing
+    PostgreSQL is an error, never a skip.
+    """
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    on_postgres = "postgresql" in engine
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not on_postgres:
+        raise pytest.UsageError(
+            "REQUIRE_POSTGRES=1 but DATABASE_URL does not point at PostgreSQL "
+            f"(engine {engine})."
+        )
+    if on_postgres:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass (make test-postgres)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory()
+
+
+@pytest.fixture
+def staff_client(staff):
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def participant_investor(db):
+    return participant("participant")
+
+
+@pytest.fixture
+def participant_client(participant_investor):
+    client = APIClient()
+    client.force_authenticate(participant_investor.user)
+    return client
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
+
+
+@pytest.fixture
+def vendor():
+    return connection.vendor
