@@ -42,12 +42,13 @@ def parse_money(value: object) -> Decimal:
         raise RuleError(f"{value!r} is not an amount of money.") from None
     if not amount.is_finite():
         raise RuleError(f"{value!r} is not an amount of money.")
-    if amount != amount.quantize(CENT, rounding=ROUND_DOWN):
-        raise RuleError("Amounts have at most two decimal places.")
+    # Size first: quantizing 1e400 to cents would overflow the decimal context.
     if amount <= 0:
         raise RuleError("The amount must be greater than zero.")
     if amount > MAX_AMOUNT:
         raise RuleError(f"The amount must not exceed {MAX_AMOUNT}.")
+    if amount != amount.quantize(CENT, rounding=ROUND_DOWN):
+        raise RuleError("Amounts have at most two decimal places.")
     return amount.quantize(CENT)
 
 

@@ -1,0 +1,81 @@
+"""The sponsor tree: every investor under X, with their level, at any depth."""
+
+import pytest
+
+from backoffice.lib.errors import DomainError
+from clients.models import PATH_STEP, Investor, path_step
+from clients.services import investor_create, investor_move
+from tests.factories import InvestorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def chain(length, sponsor=None):
+    nodes = []
+    for k in range(length):
+        sponsor = investor_create(name=f"Level {k + 1}", sponsor=sponsor)
+        nodes.append(sponsor)
+    return nodes
+
+
+def structure(root):
+    return {
+        i.name: i.level
+        for i in Investor.objects.in_structure_of(root).with_level(root)
+    }
+
+
+def test_path_steps_have_a_fixed_width_and_sort_like_the_ids():
+    steps = [path_step(n) for n in (1, 35, 36, 1295, 10**9)]
+    assert all(len(s) == PATH_STEP for s in steps)
+    assert steps == sorted(steps)
+
+
+def test_structure_is_every_investor_below_at_any_depth_with_their_level():
+    root = InvestorFactory(name="Root")
+    a = InvestorFactory(name="A", sponsor=root)
+    InvestorFactory(name="A1", sponsor=a)
+    b = InvestorFactory(name="B", sponsor=root)
+    InvestorFactory(name="B1", sponsor=b)
+    InvestorFactory(name="Elsewhere")
+    assert structure(root) == {"A": 1, "A1": 2, "B": 1, "B1": 2}
+    assert structure(a) == {"A1": 1}
+
+
+def test_structure_reaches_down_sixty_five_levels():
+    nodes = chain(66)
+    levels = structure(nodes[0])
+    assert len(levels) == 65
+    assert levels["Level 66"] == 65
+
+
+def test_structure_does_not_include_a_neighbour_whose_id_shares_a_prefix():
+    # Fixed-width steps: investor 1's subtree must not catch investors 10, 11, … at the top.
+    roots = [InvestorFactory(name=f"Top {k}") for k in range(12)]
+    InvestorFactory(name="Child of first", sponsor=roots[0])
+    assert structure(roots[0]) == {"Child of first": 1}
+
+
+def test_structure_query_is_one_query_whatever_the_depth(django_assert_num_queries):
+    nodes = chain(30)
+    with django_assert_num_queries(1):
+        assert len(structure(nodes[0])) == 29
+
+
+def test_moving_an_investor_moves_their_whole_structure():
+    root, other = InvestorFactory(name="Root"), InvestorFactory(name="Other")
+    a = InvestorFactory(name="A", sponsor=root)
+    InvestorFactory(name="A1", sponsor=a)
+    investor_move(investor=a, sponsor=other)
+    assert structure(root) == {}
+    assert structure(other) == {"A": 1, "A1": 2}
+    a.refresh_from_db()
+    assert a.sponsor == other and a.depth == 2
+
+
+def test_an_investor_cannot_be_moved_under_their_own_structure():
+    a = InvestorFactory(name="A")
+    a1 = InvestorFactory(name="A1", sponsor=a)
+    with pytest.raises(DomainError):
+        investor_move(investor=a, sponsor=a1)
+    assert structure(a) == {"A1": 1}
