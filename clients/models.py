@@ -74,9 +74,9 @@ class InvestorQuerySet(models.QuerySet):
         from installments.models import Installment, Plan
 
         overdue_plans = (
-            Plan.objects.filter(investor=models.OuterRef("pk")).with_overdue(today).filter(
-                overdue=True
-            )
+            Plan.objects.filter(investor=models.OuterRef("pk"))
+            .with_overdue(today)
+            .filter(overdue=True)
         )
         owed = (
             Installment.objects.overdue_on(today)

@@ -118,44 +118,48 @@ class PlanQuerySet(models.QuerySet):
             .values("total")
         )
         money = models.DecimalField(**MONEY)
-        return self.annotate(
-            oldest_overdue_due_date=models.Case(
-                models.When(
-                    status=PlanStatus.ACTIVE,
-                    oldest_unpaid_due_date__lt=today,
-                    then=models.F("oldest_unpaid_due_date"),
-                ),
-                default=None,
-                output_field=models.DateField(),
-            ),
-        ).annotate(
-            overdue=models.ExpressionWrapper(
-                models.Q(oldest_overdue_due_date__isnull=False),
-                output_field=models.BooleanField(),
-            ),
-            overdue_amount=models.Case(
-                models.When(
-                    oldest_overdue_due_date__isnull=False,
-                    then=Coalesce(models.Subquery(owed, output_field=money), models.Value(0)),
-                ),
-                default=models.Value(0),
-                output_field=money,
-            ),
-            # GREATEST skips NULLs on PostgreSQL but not on SQLite: coalesce them away, and
-            # give no deadline at all when nothing is overdue.
-            grace_deadline=models.Case(
-                models.When(
-                    oldest_overdue_due_date__isnull=False,
-                    then=Greatest(
-                        natural,
-                        Coalesce("hold_until", natural),
-                        Coalesce("grace_extended_to", natural),
+        return (
+            self.annotate(
+                oldest_overdue_due_date=models.Case(
+                    models.When(
+                        status=PlanStatus.ACTIVE,
+                        oldest_unpaid_due_date__lt=today,
+                        then=models.F("oldest_unpaid_due_date"),
                     ),
+                    default=None,
+                    output_field=models.DateField(),
                 ),
-                default=None,
-                output_field=models.DateField(),
-            ),
-        ).annotate(days_left=DaysBetween("grace_deadline", date_value(today)))
+            )
+            .annotate(
+                overdue=models.ExpressionWrapper(
+                    models.Q(oldest_overdue_due_date__isnull=False),
+                    output_field=models.BooleanField(),
+                ),
+                overdue_amount=models.Case(
+                    models.When(
+                        oldest_overdue_due_date__isnull=False,
+                        then=Coalesce(models.Subquery(owed, output_field=money), models.Value(0)),
+                    ),
+                    default=models.Value(0),
+                    output_field=money,
+                ),
+                # GREATEST skips NULLs on PostgreSQL but not on SQLite: coalesce them away, and
+                # give no deadline at all when nothing is overdue.
+                grace_deadline=models.Case(
+                    models.When(
+                        oldest_overdue_due_date__isnull=False,
+                        then=Greatest(
+                            natural,
+                            Coalesce("hold_until", natural),
+                            Coalesce("grace_extended_to", natural),
+                        ),
+                    ),
+                    default=None,
+                    output_field=models.DateField(),
+                ),
+            )
+            .annotate(days_left=DaysBetween("grace_deadline", date_value(today)))
+        )
 
     def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
         """Active plans that the scan of `scan_date` cancels: grace deadline before it.
@@ -180,7 +184,10 @@ class PlanQuerySet(models.QuerySet):
 
 class Plan(models.Model):
     investor = models.ForeignKey(
-        "clients.Investor", on_delete=models.PROTECT, related_name="plans", verbose_name=_("investor")
+        "clients.Investor",
+        on_delete=models.PROTECT,
+        related_name="plans",
+        verbose_name=_("investor"),
     )
     package = models.ForeignKey(
         Package, on_delete=models.PROTECT, related_name="plans", verbose_name=_("package")
@@ -259,9 +266,7 @@ class InstallmentQuerySet(models.QuerySet):
         return self.filter(paid_on__isnull=True)
 
     def overdue_on(self, today: dt.date) -> InstallmentQuerySet:
-        return self.filter(
-            paid_on__isnull=True, due_date__lt=today, plan__status=PlanStatus.ACTIVE
-        )
+        return self.filter(paid_on__isnull=True, due_date__lt=today, plan__status=PlanStatus.ACTIVE)
 
 
 class Installment(models.Model):
@@ -280,7 +285,8 @@ class Installment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "number"], name="installment_plan_number_uq"),
             models.CheckConstraint(
-                condition=models.Q(paid_amount__gte=0) & models.Q(paid_amount__lte=models.F("amount")),
+                condition=models.Q(paid_amount__gte=0)
+                & models.Q(paid_amount__lte=models.F("amount")),
                 name="installment_paid_within_amount",
             ),
         ]
@@ -430,7 +436,8 @@ class Promotion(models.Model):
         ordering = ["kind", "-starts_on"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(ends_on__isnull=True) | models.Q(ends_on__gte=models.F("starts_on")),
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
                 name="promotion_period_ordered",
                 violation_error_message=_("The promotion must end on or after its start."),
             ),

@@ -264,7 +264,10 @@ def earns_early_repayment_bonus(
 
 
 def reevaluates_to_restore(
-    *, cancelled_on: dt.date, received_on: dt.date, deadline_before: dt.date,
+    *,
+    cancelled_on: dt.date,
+    received_on: dt.date,
+    deadline_before: dt.date,
     deadline_after: dt.date | None,
 ) -> bool:
     """A late-recorded payment restores a cancelled plan when it was received by the grace

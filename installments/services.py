@@ -253,9 +253,7 @@ def _post_payment(
             "reference": reference,
             "amount": str(amount),
             "received_on": received_on.isoformat(),
-            "installments": [
-                {"id": key, "amount": str(portion)} for key, portion in allocations
-            ],
+            "installments": [{"id": key, "amount": str(portion)} for key, portion in allocations],
         },
     )
     credits = _credit_shares(
@@ -368,7 +366,11 @@ def _credit_shares(
     if credit.final:
         entries.append(
             ShareLedgerEntry(
-                plan=plan, payment=payment, kind=CreditKind.FINAL, shares=credit.final, credited_on=on
+                plan=plan,
+                payment=payment,
+                kind=CreditKind.FINAL,
+                shares=credit.final,
+                credited_on=on,
             )
         )
 
@@ -387,7 +389,11 @@ def _credit_shares(
             for i in installments
         ):
             qualifying.append(PromotionKind.ON_TIME)
-    already = set(plan.ledger.filter(kind__in=[PROMOTION_CREDIT[k] for k in qualifying]).values_list("kind", flat=True))
+    already = set(
+        plan.ledger.filter(kind__in=[PROMOTION_CREDIT[k] for k in qualifying]).values_list(
+            "kind", flat=True
+        )
+    )
     for kind in qualifying:
         if PROMOTION_CREDIT[kind] in already:
             continue
@@ -485,7 +491,9 @@ def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=
         raise DomainError(f"A hold must last until today or later, not {until}.", field="until")
     plan = _locked(plan)
     if plan.status != PlanStatus.ACTIVE:
-        raise DomainError(f"Plan #{plan.pk} is {plan.status}; only active plans are held.", field="plan")
+        raise DomainError(
+            f"Plan #{plan.pk} is {plan.status}; only active plans are held.", field="plan"
+        )
     plan.hold_until = until
     plan.hold_reason = reason
     plan.save(update_fields=["hold_until", "hold_reason"])
@@ -510,7 +518,9 @@ def plan_release_hold(*, plan: Plan, reason: str, today: dt.date, actor=None) ->
     plan.hold_until = None
     plan.hold_reason = ""
     plan.save(update_fields=["hold_until", "hold_reason"])
-    PlanEvent.objects.create(plan=plan, kind=PlanEventKind.HOLD_RELEASED, actor=actor, reason=reason)
+    PlanEvent.objects.create(
+        plan=plan, kind=PlanEventKind.HOLD_RELEASED, actor=actor, reason=reason
+    )
     return plan
 
 

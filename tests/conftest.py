@@ -21,12 +21,13 @@ def pytest_collection_modifyitems(config, items):
     on_postgres = "postgresql" in engine
     if os.environ.get("REQUIRE_POSTGRES") == "1" and not on_postgres:
         raise pytest.UsageError(
-            "REQUIRE_POSTGRES=1 but DATABASE_URL does not point at PostgreSQL "
-            f"(engine {engine})."
+            f"REQUIRE_POSTGRES=1 but DATABASE_URL does not point at PostgreSQL (engine {engine})."
         )
     if on_postgres:
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass (make test-postgres)")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL: runs in the PostgreSQL pass (make test-postgres)"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)

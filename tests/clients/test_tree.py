@@ -19,10 +19,7 @@ def chain(length, sponsor=None):
 
 
 def structure(root):
-    return {
-        i.name: i.level
-        for i in Investor.objects.in_structure_of(root).with_level(root)
-    }
+    return {i.name: i.level for i in Investor.objects.in_structure_of(root).with_level(root)}
 
 
 def test_path_steps_have_a_fixed_width_and_sort_like_the_ids():

@@ -25,7 +25,7 @@ def run_together(*calls):
         try:
             barrier.wait()
             results[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported to the test
+        except Exception as error:
             results[index] = error
         finally:
             connection.close()
@@ -43,8 +43,9 @@ def test_the_same_reference_posted_twice_at_once_posts_the_money_once():
     plan = make_plan(first_due_date=D)
 
     def post():
-        return payment_record(plan=plan, amount="300.00", received_on=D, reference="RACE-1",
-                              today=D)
+        return payment_record(
+            plan=plan, amount="300.00", received_on=D, reference="RACE-1", today=D
+        )
 
     results = run_together(*([post] * 4))
     assert all(not isinstance(r, Exception) for r in results), results
@@ -57,8 +58,9 @@ def test_the_same_reference_posted_twice_at_once_posts_the_money_once():
 def test_two_payments_at_once_to_one_plan_are_both_allocated_without_overlap():
     plan = make_plan(first_due_date=D)
     calls = [
-        lambda ref=ref: payment_record(plan=plan, amount="300.00", received_on=D, reference=ref,
-                                       today=D)
+        lambda ref=ref: payment_record(
+            plan=plan, amount="300.00", received_on=D, reference=ref, today=D
+        )
         for ref in ("A", "B")
     ]
     results = run_together(*calls)

@@ -27,9 +27,13 @@ DAY = dt.timedelta(days=1)
 
 
 def overdue_row(plan, today):
-    return Plan.objects.with_overdue(today).values(
-        "overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"
-    ).get(pk=plan.pk)
+    return (
+        Plan.objects.with_overdue(today)
+        .values(
+            "overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"
+        )
+        .get(pk=plan.pk)
+    )
 
 
 def scan(on):
@@ -47,8 +51,13 @@ def status(plan):
 def test_a_plan_is_not_overdue_on_its_due_date():
     plan = make_plan(first_due_date=D)
     row = overdue_row(plan, D)
-    assert row == {"overdue": False, "overdue_amount": 0, "oldest_overdue_due_date": None,
-                   "grace_deadline": None, "days_left": None}
+    assert row == {
+        "overdue": False,
+        "overdue_amount": 0,
+        "oldest_overdue_due_date": None,
+        "grace_deadline": None,
+        "days_left": None,
+    }
 
 
 def test_the_day_after_the_due_date_the_plan_is_overdue_with_18_days_left():
@@ -87,8 +96,9 @@ def test_a_partly_paid_installment_is_overdue_for_what_is_still_owed():
 
 def test_paying_the_arrears_clears_the_overdue_state_at_once():
     plan = make_plan(first_due_date=D)
-    payment_record(plan=plan, amount="300.00", received_on=D + 5 * DAY, reference="P",
-                   today=D + 5 * DAY)
+    payment_record(
+        plan=plan, amount="300.00", received_on=D + 5 * DAY, reference="P", today=D + 5 * DAY
+    )
     assert overdue_row(plan, D + 5 * DAY)["overdue"] is False
 
 
@@ -100,9 +110,17 @@ def test_investors_are_annotated_with_their_most_urgent_plan_in_one_query(
     make_plan(investor=investor, first_due_date=D + 5 * DAY)
     today = D + 10 * DAY
     with django_assert_num_queries(1):
-        row = Investor.objects.with_overdue(today).values(
-            "overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"
-        ).get(pk=investor.pk)
+        row = (
+            Investor.objects.with_overdue(today)
+            .values(
+                "overdue",
+                "overdue_amount",
+                "oldest_overdue_due_date",
+                "grace_deadline",
+                "days_left",
+            )
+            .get(pk=investor.pk)
+        )
     assert row["overdue"] is True
     assert row["overdue_amount"] == Decimal("600.00")
     assert row["oldest_overdue_due_date"] == D
@@ -117,8 +135,9 @@ def test_plan_is_still_active_and_saveable_on_d_plus_19():
     plan = make_plan(first_due_date=D)
     assert scan(D + 19 * DAY) == []
     assert status(plan) == PlanStatus.ACTIVE
-    payment_record(plan=plan, amount="300.00", received_on=D + 19 * DAY, reference="SAVE",
-                   today=D + 19 * DAY)
+    payment_record(
+        plan=plan, amount="300.00", received_on=D + 19 * DAY, reference="SAVE", today=D + 19 * DAY
+    )
     assert scan(D + 20 * DAY) == []
     assert status(plan) == PlanStatus.ACTIVE
 
@@ -157,8 +176,13 @@ def test_a_cancelled_plan_keeps_the_shares_already_credited_and_gets_no_more():
     assert status(plan) == PlanStatus.CANCELLED
     assert sum(plan.ledger.values_list("shares", flat=True)) == 100
     with pytest.raises(DomainError):
-        payment_record(plan=plan, amount="2700.00", received_on=next_due + 30 * DAY,
-                       reference="LATE", today=next_due + 30 * DAY)
+        payment_record(
+            plan=plan,
+            amount="2700.00",
+            received_on=next_due + 30 * DAY,
+            reference="LATE",
+            today=next_due + 30 * DAY,
+        )
     assert sum(plan.ledger.values_list("shares", flat=True)) == 100
 
 
@@ -207,7 +231,9 @@ def test_releasing_a_hold_lets_the_next_scan_cancel_an_expired_plan():
     plan_release_hold(plan=plan, reason="Dispute settled", today=D + 30 * DAY)
     assert scan(D + 31 * DAY) == [plan.pk]
     assert list(plan.events.values_list("kind", flat=True))[-3:] == [
-        PlanEventKind.HOLD, PlanEventKind.HOLD_RELEASED, PlanEventKind.CANCELLED,
+        PlanEventKind.HOLD,
+        PlanEventKind.HOLD_RELEASED,
+        PlanEventKind.CANCELLED,
     ]
 
 
@@ -250,8 +276,13 @@ def test_only_a_cancelled_plan_can_be_restored():
 def test_a_payment_received_by_the_deadline_but_recorded_after_the_cancellation_restores():
     plan = make_plan(first_due_date=D)
     scan(D + 20 * DAY)
-    result = payment_record(plan=plan, amount="300.00", received_on=D + 19 * DAY,
-                            reference="BANK-LATE", today=D + 23 * DAY)
+    result = payment_record(
+        plan=plan,
+        amount="300.00",
+        received_on=D + 19 * DAY,
+        reference="BANK-LATE",
+        today=D + 23 * DAY,
+    )
     assert result.restored
     plan.refresh_from_db()
     assert (plan.status, plan.cancelled_on) == (PlanStatus.ACTIVE, None)
@@ -265,8 +296,13 @@ def test_a_payment_received_after_the_deadline_does_not_restore_and_is_refused()
     plan = make_plan(first_due_date=D)
     scan(D + 20 * DAY)
     with pytest.raises(DomainError, match="after the grace deadline"):
-        payment_record(plan=plan, amount="300.00", received_on=D + 20 * DAY,
-                       reference="TOO-LATE", today=D + 23 * DAY)
+        payment_record(
+            plan=plan,
+            amount="300.00",
+            received_on=D + 20 * DAY,
+            reference="TOO-LATE",
+            today=D + 23 * DAY,
+        )
     assert status(plan) == PlanStatus.CANCELLED
     assert not plan.payments.exists()
 
@@ -275,8 +311,13 @@ def test_a_payment_in_time_that_does_not_clear_the_arrears_does_not_restore():
     plan = make_plan(first_due_date=D)
     scan(D + 20 * DAY)
     with pytest.raises(DomainError, match="does not cover"):
-        payment_record(plan=plan, amount="200.00", received_on=D + 10 * DAY,
-                       reference="SHORT", today=D + 23 * DAY)
+        payment_record(
+            plan=plan,
+            amount="200.00",
+            received_on=D + 10 * DAY,
+            reference="SHORT",
+            today=D + 23 * DAY,
+        )
     assert status(plan) == PlanStatus.CANCELLED
 
 

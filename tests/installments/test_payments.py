@@ -86,7 +86,7 @@ def test_a_payment_larger_than_the_remaining_balance_is_refused_and_changes_noth
     plan = make_plan(first_due_date=FIRST_DUE)
     pay(plan, "2900.00", FIRST_DUE, "BIG-1")
     before = snapshot(plan)
-    with pytest.raises(DomainError, match="remaining balance of 100.00"):
+    with pytest.raises(DomainError, match=r"remaining balance of 100\.00"):
         pay(plan, "100.01", FIRST_DUE, "BIG-2")
     assert snapshot(plan) == before
 
@@ -131,8 +131,13 @@ def test_nine_payments_of_300_credit_100_shares_each_and_the_tenth_2100():
 
 
 def test_a_plan_with_final_fraction_one_half_credits_half_progressively():
-    plan = make_plan(first_due_date=FIRST_DUE, final_payment_fraction="0.5", shares=1000,
-                     price=D("1000.00"), installment_count=4)
+    plan = make_plan(
+        first_due_date=FIRST_DUE,
+        final_payment_fraction="0.5",
+        shares=1000,
+        price=D("1000.00"),
+        installment_count=4,
+    )
     result = pay(plan, "250.00", FIRST_DUE, "H-1")
     assert [e.shares for e in result.credits] == [125]
 

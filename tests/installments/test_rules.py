@@ -24,8 +24,21 @@ def test_valid_amounts_are_parsed_to_two_places(text):
 
 @pytest.mark.parametrize(
     "bad",
-    ["0", "0.00", "-5", "-0.01", "abc", "", "NaN", "Infinity", "1e400", "1.234", "10000000000.00",
-     0.1, True],
+    [
+        "0",
+        "0.00",
+        "-5",
+        "-0.01",
+        "abc",
+        "",
+        "NaN",
+        "Infinity",
+        "1e400",
+        "1.234",
+        "10000000000.00",
+        0.1,
+        True,
+    ],
 )
 def test_zero_negative_malformed_and_absurd_amounts_are_refused(bad):
     with pytest.raises(rules.RuleError):
@@ -40,31 +53,39 @@ def test_thousand_over_three_installments_puts_the_remainder_on_the_last():
 
 
 def test_month_end_anchor_goes_back_to_the_original_day_after_a_short_month():
-    due = [i.due_date for i in rules.schedule(
-        price=D("300.00"), count=3, first_due_date=dt.date(2023, 1, 31)
-    )]
+    due = [
+        i.due_date
+        for i in rules.schedule(price=D("300.00"), count=3, first_due_date=dt.date(2023, 1, 31))
+    ]
     assert due == [dt.date(2023, 1, 31), dt.date(2023, 2, 28), dt.date(2023, 3, 31)]
 
 
 def test_month_end_anchor_uses_february_29_in_a_leap_year():
-    due = [i.due_date for i in rules.schedule(
-        price=D("300.00"), count=3, first_due_date=dt.date(2024, 1, 31)
-    )]
+    due = [
+        i.due_date
+        for i in rules.schedule(price=D("300.00"), count=3, first_due_date=dt.date(2024, 1, 31))
+    ]
     assert due == [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31)]
 
 
 def test_schedule_runs_across_the_year_end_on_the_same_day():
-    due = [i.due_date for i in rules.schedule(
-        price=D("400.00"), count=4, first_due_date=dt.date(2024, 11, 30)
-    )]
-    assert due == [dt.date(2024, 11, 30), dt.date(2024, 12, 30), dt.date(2025, 1, 30),
-                   dt.date(2025, 2, 28)]
+    due = [
+        i.due_date
+        for i in rules.schedule(price=D("400.00"), count=4, first_due_date=dt.date(2024, 11, 30))
+    ]
+    assert due == [
+        dt.date(2024, 11, 30),
+        dt.date(2024, 12, 30),
+        dt.date(2025, 1, 30),
+        dt.date(2025, 2, 28),
+    ]
 
 
 def test_installments_are_numbered_from_one():
-    assert [i.number for i in rules.schedule(
-        price=D("10.00"), count=3, first_due_date=dt.date(2024, 5, 1)
-    )] == [1, 2, 3]
+    assert [
+        i.number
+        for i in rules.schedule(price=D("10.00"), count=3, first_due_date=dt.date(2024, 5, 1))
+    ] == [1, 2, 3]
 
 
 @given(
@@ -117,7 +138,7 @@ def test_allocation_starts_with_the_earliest_due_date_whatever_the_input_order()
 
 
 def test_a_payment_larger_than_the_remaining_balance_is_refused():
-    with pytest.raises(rules.RuleError, match="larger than the remaining balance of 600.00"):
+    with pytest.raises(rules.RuleError, match=r"larger than the remaining balance of 600\.00"):
         rules.allocate(D("600.01"), _owed("300.00", "300.00"))
 
 
@@ -126,8 +147,9 @@ def test_a_payment_of_exactly_the_remaining_balance_is_allocated_in_full():
 
 
 @given(
-    owed=st.lists(st.decimals(min_value=D("0.01"), max_value=D("5000"), places=2), min_size=1,
-                  max_size=24),
+    owed=st.lists(
+        st.decimals(min_value=D("0.01"), max_value=D("5000"), places=2), min_size=1, max_size=24
+    ),
     data=st.data(),
 )
 def test_allocation_never_exceeds_what_is_owed_and_spends_the_whole_payment(owed, data):
@@ -177,9 +199,9 @@ def test_a_hold_pushes_the_deadline_to_its_end_but_never_earlier():
 
 
 def test_a_restore_extension_pushes_the_deadline():
-    assert rules.grace_deadline(
-        dt.date(2024, 1, 1), extended_to=dt.date(2024, 6, 20)
-    ) == dt.date(2024, 6, 20)
+    assert rules.grace_deadline(dt.date(2024, 1, 1), extended_to=dt.date(2024, 6, 20)) == dt.date(
+        2024, 6, 20
+    )
 
 
 def test_latest_saveable_due_date_matches_the_cancellation_rule():
@@ -235,12 +257,20 @@ def test_nine_payments_credit_100_shares_each_and_the_final_payment_2100():
 def test_progressive_credit_is_cumulative_floor_not_a_sum_of_floors():
     # 1000 shares, F = 2/3, P = 300, paid in 100.00 steps: 111.1 → 111, 222.2 → 222.
     first = rules.shares_for_payment(
-        shares=1000, final_fraction=Fraction(2, 3), price=D("900.00"),
-        paid_before=D("0"), paid_after=D("300.00"), base_credited=0,
+        shares=1000,
+        final_fraction=Fraction(2, 3),
+        price=D("900.00"),
+        paid_before=D("0"),
+        paid_after=D("300.00"),
+        base_credited=0,
     )
     second = rules.shares_for_payment(
-        shares=1000, final_fraction=Fraction(2, 3), price=D("900.00"),
-        paid_before=D("300.00"), paid_after=D("600.00"), base_credited=first.progressive,
+        shares=1000,
+        final_fraction=Fraction(2, 3),
+        price=D("900.00"),
+        paid_before=D("300.00"),
+        paid_after=D("600.00"),
+        base_credited=first.progressive,
     )
     assert (first.progressive, second.progressive) == (111, 111)
 
@@ -263,8 +293,12 @@ def test_shares_credited_never_exceed_the_package_and_reach_it_on_completion(
     paid, credited = D("0"), 0
     for amount in payments:
         credit = rules.shares_for_payment(
-            shares=shares, final_fraction=fraction, price=price,
-            paid_before=paid, paid_after=paid + amount, base_credited=credited,
+            shares=shares,
+            final_fraction=fraction,
+            price=price,
+            paid_before=paid,
+            paid_after=paid + amount,
+            base_credited=credited,
         )
         assert credit.progressive >= 0 and credit.final >= 0
         paid += amount

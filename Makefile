@@ -1,0 +1,45 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Everything runs from .venv, created on first use from pyproject.toml.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-postgres lint format check serve scan clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+demo: $(BIN)/.installed  ## Start the back office with demo data on http://127.0.0.1:$(PORT) (SQLite, no broker)
+	DEBUG=true $(BIN)/python manage.py migrate --no-input
+	DEBUG=true $(BIN)/python manage.py load_demo
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(BIN)/.installed  ## Run the whole test suite (SQLite unless DATABASE_URL is set)
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/pytest
+
+test-postgres: $(BIN)/.installed  ## The test suite on PostgreSQL ($(POSTGRES_URL))
+	DATABASE_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(MAKE) --no-print-directory test
+
+lint: $(BIN)/.installed  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+scan: $(BIN)/.installed  ## Run the nightly scan for today (AS_OF=YYYY-MM-DD, DRY_RUN=1)
+	$(BIN)/python manage.py scan_overdue $(if $(AS_OF),--as-of $(AS_OF)) $(if $(DRY_RUN),--dry-run)
+
+clean:  ## Remove the virtualenv, the demo database and caches
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis staticfiles
