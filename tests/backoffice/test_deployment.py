@@ -1,0 +1,43 @@
+"""The deployment files stay consistent with the settings they feed."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docker_compose_parses_and_every_service_has_a_health_check_or_runs_once():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"web", "db", "redis", "migrate"} <= set(services)
+    for name, service in services.items():
+        assert "healthcheck" in service or service.get("restart") == "no", name
+
+
+def test_docker_compose_gives_the_app_its_database_broker_and_secret():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = compose["services"]["web"]["environment"]
+    assert environment["DATABASE_URL"].startswith("postgres://")
+    assert environment["CELERY_BROKER_URL"].startswith("redis://")
+    assert "SECRET_KEY" in environment
+
+
+def test_env_example_documents_every_setting_read_from_the_environment():
+    # Active lines and commented examples ("# DATABASE_URL=postgres://…") both document.
+    documented = set(
+        re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    )
+    settings_source = (ROOT / "backoffice" / "settings.py").read_text()
+    for name in (
+        "DATABASE_URL",
+        "BUSINESS_TIME_ZONE",
+        "CURRENCY",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "CELERY_BROKER_URL",
+    ):
+        assert name in documented, name
+        assert f'"{name}"' in settings_source, name
