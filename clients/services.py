@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.functions import Concat, Length, Substr
 
-from backoffice.lib.errors import DomainError
+from backoffice.lib.errors import ConflictError, DomainError
 
 from .models import MAX_DEPTH, PATH_END, Investor, path_step
 
@@ -44,7 +45,11 @@ def investor_create(
 
 @transaction.atomic
 def investor_move(*, investor: Investor, sponsor: Investor | None) -> Investor:
-    """Give `investor` (and their whole structure) a new sponsor."""
+    """Give `investor` (and their whole structure) a new sponsor.
+
+    The instance passed in is refreshed, so a caller never keeps a stale path.
+    """
+    given = investor
     investor = Investor.objects.select_for_update().get(pk=investor.pk)
     if sponsor is not None:
         sponsor = Investor.objects.get(pk=sponsor.pk)
@@ -54,7 +59,8 @@ def investor_move(*, investor: Investor, sponsor: Investor | None) -> Investor:
                 field="sponsor",
             )
     if sponsor == investor.sponsor:
-        return investor
+        given.refresh_from_db()
+        return given
     old_prefix = investor.path
     new_prefix = (sponsor.path if sponsor else "") + path_step(investor.pk)
     delta = (sponsor.depth + 1 if sponsor else 1) - investor.depth
@@ -72,8 +78,8 @@ def investor_move(*, investor: Investor, sponsor: Investor | None) -> Investor:
         depth=models.F("depth") + delta,
     )
     Investor.objects.filter(pk=investor.pk).update(sponsor=sponsor)
-    investor.refresh_from_db()
-    return investor
+    given.refresh_from_db()
+    return given
 
 
 @transaction.atomic
@@ -81,15 +87,19 @@ def participant_grant_login(*, investor: Investor, username: str, password: str)
     """Give an investor a back-office login: they become a participant."""
     investor = Investor.objects.select_for_update().get(pk=investor.pk)
     if investor.user_id is not None:
-        raise DomainError(
+        raise ConflictError(
             f"{investor.name} can already sign in as {investor.user.get_username()!r}.",
             field="username",
-            code="conflict",
         )
     User = get_user_model()
     username = username.strip()
     if not username:
         raise DomainError("A username is required.", field="username")
+    try:
+        UnicodeUsernameValidator()(username)
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError as error:
+        raise DomainError(" ".join(error.messages), field="username") from None
     if User.objects.filter(username__iexact=username).exists():
         raise DomainError(f"The username {username!r} is taken.", field="username")
     user = User(username=username, email=investor.email, first_name=investor.name[:150])

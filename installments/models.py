@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.lib.db import AddDays, DaysBetween, date_value
@@ -36,12 +37,18 @@ class FractionField(models.CharField):
         return None if value is None else Fraction(value)
 
     def to_python(self, value):
-        if value is None or value == "" or isinstance(value, Fraction):
-            return value or None
+        if value is None or value == "":
+            return None
+        if isinstance(value, Fraction):  # Fraction(0) is falsy but a valid fraction
+            return value
         try:
             return rules.parse_fraction(value)
         except rules.RuleError as error:
             raise ValidationError(str(error), code="invalid") from None
+
+    def run_validators(self, value):
+        # CharField's max-length validator measures the stored text, not the Fraction.
+        super().run_validators(None if value is None else rules.format_fraction(value))
 
     def get_prep_value(self, value):
         value = self.to_python(value)
@@ -490,4 +497,4 @@ class PlanEvent(models.Model):
         verbose_name_plural = _("audit trail")
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

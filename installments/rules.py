@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -20,6 +21,8 @@ DEFAULT_FINAL_PAYMENT_FRACTION = Fraction(2, 3)
 ON_TIME_BONUS_PERCENT = Decimal("5")
 # Larger than any real payment or package: anything above is a typo, not money.
 MAX_AMOUNT = Decimal("9999999999.99")
+FRACTION_SHAPE = re.compile(r"\d{1,15}(?:[./]\d{1,15})?")
+MAX_FRACTION_TEXT = 32  # the stored "numerator/denominator"
 
 
 class RuleError(ValueError):
@@ -63,6 +66,8 @@ def add_months(anchor: dt.date, months: int) -> dt.date:
     """
     month_index = anchor.month - 1 + months
     year, month = anchor.year + month_index // 12, month_index % 12 + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise RuleError("The schedule would run past the end of the calendar.")
     last_day = calendar.monthrange(year, month)[1]
     return dt.date(year, month, min(anchor.day, last_day))
 
@@ -178,12 +183,18 @@ def parse_fraction(value: object) -> Fraction:
         raise RuleError("Give the fraction as a string such as '2/3' or '0.5'.")
     else:
         text = str(value).strip()
+        # Shape first: Fraction() also takes exponents, and "1e-999999999" would build a
+        # billion-digit number before any range check.
+        if not FRACTION_SHAPE.fullmatch(text):
+            raise RuleError(f"{text[:40]!r} is not a fraction such as '2/3' or '0.5'.")
         try:
             fraction = Fraction(text)
         except (ValueError, ZeroDivisionError):
             raise RuleError(f"{text!r} is not a fraction such as '2/3' or '0.5'.") from None
     if not 0 <= fraction <= 1:
         raise RuleError("The final-payment fraction must be between 0 and 1.")
+    if len(format_fraction(fraction)) > MAX_FRACTION_TEXT:
+        raise RuleError("The final-payment fraction is too long; use a simpler one.")
     return fraction
 
 

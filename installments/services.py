@@ -82,8 +82,12 @@ def plan_create(
     if not package.is_active:
         raise DomainError(f"The package {package.name!r} is not on sale.", field="package")
     stage = stage_in_force(today)
-    installments = rules.schedule(
-        price=package.price, count=package.installment_count, first_due_date=first_due_date
+    installments = _rule(
+        rules.schedule,
+        price=package.price,
+        count=package.installment_count,
+        first_due_date=first_due_date,
+        field_name="first_due_date",
     )
     plan = Plan.objects.create(
         investor=investor,
@@ -551,7 +555,8 @@ def _as_cancellation(plan: Plan) -> Cancellation:
         investor=plan.investor.name,
         oldest_unpaid_due_date=plan.oldest_unpaid_due_date,
         grace_deadline=plan.grace_deadline,
-        overdue_amount=plan.overdue_amount,
+        # SQLite returns the SUM without its two places.
+        overdue_amount=Decimal(plan.overdue_amount).quantize(rules.CENT),
     )
 
 

@@ -76,3 +76,11 @@ def test_an_investor_cannot_be_moved_under_their_own_structure():
     with pytest.raises(DomainError):
         investor_move(investor=a, sponsor=a1)
     assert structure(a) == {"A1": 1}
+
+
+def test_moving_refreshes_the_instance_given_so_new_clients_get_the_right_path():
+    root, other = InvestorFactory(name="Root"), InvestorFactory(name="Other")
+    a = InvestorFactory(name="A", sponsor=root)
+    investor_move(investor=a, sponsor=other)
+    InvestorFactory(name="A1", sponsor=a)
+    assert structure(other) == {"A": 1, "A1": 2}

@@ -208,3 +208,13 @@ def test_the_audit_trail_records_each_payment_and_the_completion():
         PlanEventKind.PAYMENT,
         PlanEventKind.COMPLETED,
     ]
+
+
+def test_a_package_with_final_fraction_zero_credits_every_share_progressively():
+    plan = make_plan(
+        first_due_date=FIRST_DUE, final_payment_fraction="0", installment_count=2, price=D("600.00")
+    )
+    plan.refresh_from_db()
+    assert plan.final_payment_fraction == 0
+    result = pay(plan, "300.00", FIRST_DUE, "ZERO-1")
+    assert [e.shares for e in result.credits] == [1500]

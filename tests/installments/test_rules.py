@@ -382,3 +382,18 @@ def test_a_payment_that_leaves_the_arrears_past_the_cancellation_does_not_restor
         deadline_before=dt.date(2024, 1, 20),
         deadline_after=dt.date(2024, 1, 20),
     )
+
+
+@pytest.mark.parametrize("bad", ["1e-9999999", "1e3", "0x1", "1/2/3", "1" * 20 + "/" + "3" * 20])
+def test_fractions_with_exponents_or_absurd_lengths_are_refused_at_once(bad):
+    with pytest.raises(rules.RuleError):
+        rules.parse_fraction(bad)
+
+
+def test_a_fraction_of_zero_is_valid():
+    assert rules.parse_fraction("0") == Fraction(0)
+
+
+def test_a_schedule_past_the_end_of_the_calendar_is_refused():
+    with pytest.raises(rules.RuleError):
+        rules.schedule(price=D("100.00"), count=12, first_due_date=dt.date(9999, 6, 1))

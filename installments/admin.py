@@ -1,0 +1,902 @@
+"""The admin for stages, packages, plans, payments, promotions, the share ledger and the audit
+trail: an interface over the services.
+
+Every change to a plan or a payment goes through a service function with
+`actor=request.user`, so the audit trail (PlanEvent) says who did what and why. The admin
+never saves a plan or a payment row itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME, AdminForm
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
+from django.db.models import F, Prefetch, Sum
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from backoffice.lib.dates import business_today
+from backoffice.lib.errors import DomainError
+
+from .forms import (
+    PackageForm,
+    PaymentCreateForm,
+    PaymentRecordForm,
+    PlanAddSharesForm,
+    PlanCreateForm,
+    PlanHoldForm,
+    PlanReleaseHoldForm,
+    PlanRestoreForm,
+    PlanServiceForm,
+    ServiceForm,
+)
+from .models import (
+    Allocation,
+    Installment,
+    Package,
+    Payment,
+    Plan,
+    PlanEvent,
+    PlanStatus,
+    Promotion,
+    PurchaseStage,
+    ShareLedgerEntry,
+)
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def request_today(request: HttpRequest) -> dt.date:
+    """The business date of this request, computed once: a filter, the columns and an action
+    of one request must agree on "today", even across midnight."""
+    today = getattr(request, "_business_today", None)
+    if today is None:
+        today = request._business_today = business_today()
+    return today
+
+
+def shown(model_admin, value):
+    """The value, or the admin's empty marker: a read-only callable would print "None"."""
+    return model_admin.get_empty_value_display() if value is None else value
+
+
+def field_label(model: type[models.Model], name: str):
+    return model._meta.get_field(name).verbose_name
+
+
+def iso_date(name: str, description, *, ordering=None) -> Callable:
+    """A column or read-only field showing a date attribute as YYYY-MM-DD.
+
+    The admin would otherwise format dates for the locale ("Jan. 10, 2025").
+    """
+
+    @admin.display(description=description, ordering=ordering or name)
+    def display(model_admin, obj):
+        value = getattr(obj, name, None)
+        return shown(model_admin, value.isoformat() if value else None)
+
+    display.__name__ = f"{name}_iso"
+    return display
+
+
+def iso_datetime(name: str, description) -> Callable:
+    """A timestamp in the business time zone, to the minute."""
+
+    @admin.display(description=description, ordering=name)
+    def display(model_admin, obj):
+        value = getattr(obj, name, None)
+        return shown(
+            model_admin, timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else None
+        )
+
+    display.__name__ = f"{name}_iso"
+    return display
+
+
+def admin_link(obj: models.Model, text=None):
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
+    return format_html('<a href="{}">{}</a>', url, obj if text is None else text)
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by services: nobody adds, changes or deletes them here, not even a
+    superuser. Viewing follows the usual view permission."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PartInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Read-only rows that are part of the parent (a plan's installments, a payment's
+    allocations): whoever may see the parent sees them."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        parent_admin = self.admin_site._registry.get(self.parent_model)
+        return parent_admin is not None and parent_admin.has_view_or_change_permission(request, obj)
+
+
+class _InputRefused(Exception):
+    """Rolls a changelist action back when the service refuses the input itself."""
+
+
+class ServiceViewsMixin:
+    """Pages that put one form in front of one service call: the per-object tools (buttons on
+    the change page), add pages that must go through a service, and the intermediate page of
+    changelist actions. A refusal is shown as a form error and has changed nothing."""
+
+    service_form_template = "admin/service_form.html"
+    change_form_template = "admin/service_tools_change_form.html"
+
+    def admin_url(self, name: str, *args) -> str:
+        opts = self.opts
+        return reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}",
+            args=[quote(arg) for arg in args],
+        )
+
+    def object_for_change(self, request, object_id):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(
+                _("%(name)s with ID “%(key)s” doesn’t exist.")
+                % {"name": self.opts.verbose_name, "key": unquote(object_id)}
+            )
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def render_service_form(
+        self,
+        request,
+        form: ServiceForm,
+        *,
+        title,
+        submit_label,
+        cancel_url: str,
+        obj=None,
+        description="",
+        action: str | None = None,
+        objects: Iterable = (),
+    ):
+        fieldsets = [(None, {"fields": list(form.fields)})]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "original": obj,
+            "description": description,
+            "adminform": AdminForm(form, fieldsets, {}, model_admin=self),
+            "errors": form.errors,
+            "media": self.media + form.media,
+            "submit_label": submit_label,
+            "cancel_url": cancel_url,
+            "action_name": action,
+            "objects": list(objects),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.service_form_template, context)
+
+    def service_form_view(
+        self,
+        request,
+        *,
+        form_class: type[ServiceForm],
+        title,
+        submit_label,
+        success_url: Callable[[object], str],
+        cancel_url: str,
+        obj=None,
+        form_kwargs: dict | None = None,
+        initial: dict | None = None,
+        description="",
+        on_success: Callable[[object, str], None] | None = None,
+    ):
+        form_kwargs = {"admin_site": self.admin_site, **(form_kwargs or {})}
+        if request.method == "POST":
+            form = form_class(request.POST, **form_kwargs)
+            if form.is_valid():
+                result = form.save(today=request_today(request), actor=request.user)
+                if result is not None:
+                    message = str(form.success_message(result))
+                    if on_success is not None:
+                        on_success(result, message)
+                    self.message_user(request, message, messages.SUCCESS)
+                    return HttpResponseRedirect(success_url(result))
+        else:
+            form = form_class(initial=initial, **form_kwargs)
+        return self.render_service_form(
+            request,
+            form,
+            title=title,
+            submit_label=submit_label,
+            cancel_url=cancel_url,
+            obj=obj,
+            description=description,
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["service_tools"] = self.service_tools(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def service_tools(self, request, obj) -> list[dict]:
+        """Buttons for the change page's object tools: [{"label", "url"}]."""
+        return []
+
+
+# ---------------------------------------------------------------------------- stages, packages
+
+
+@admin.register(PurchaseStage)
+class PurchaseStageAdmin(admin.ModelAdmin):
+    list_display = ["name", "share_price", "starts_on_iso"]
+    search_fields = ["name"]
+    starts_on_iso = iso_date("starts_on", field_label(PurchaseStage, "starts_on"))
+
+
+@admin.register(Package)
+class PackageAdmin(admin.ModelAdmin):
+    form = PackageForm
+    fields = [
+        "name",
+        "shares",
+        "price",
+        "installment_count",
+        "final_payment_fraction",
+        "is_active",
+    ]
+    list_display = [
+        "name",
+        "shares",
+        "price",
+        "installment_count",
+        "final_payment_fraction",
+        "is_active",
+    ]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "percentage", "starts_on_iso", "ends_on_iso"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    starts_on_iso = iso_date("starts_on", field_label(Promotion, "starts_on"))
+    ends_on_iso = iso_date("ends_on", field_label(Promotion, "ends_on"))
+
+
+# ---------------------------------------------------------------------------- plans
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue payments")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("Not overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return None
+        if "overdue" not in queryset.query.annotations:
+            queryset = queryset.with_overdue(request_today(request))
+        return queryset.filter(overdue=self.value() == "yes")
+
+
+class OnHoldFilter(admin.SimpleListFilter):
+    title = _("on hold")
+    parameter_name = "on_hold"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("On hold")), ("no", _("Not on hold"))]
+
+    def queryset(self, request, queryset):
+        on_hold = Plan.objects.on_hold(request_today(request)).values("pk")
+        if self.value() == "yes":
+            return queryset.filter(pk__in=on_hold)
+        if self.value() == "no":
+            return queryset.exclude(pk__in=on_hold)
+        return None
+
+
+class InstallmentInline(PartInline):
+    model = Installment
+    ordering = ["number"]
+    fields = ["number", "due_date_iso", "amount", "paid_amount", "owed", "paid_on_iso"]
+    readonly_fields = fields
+    due_date_iso = iso_date("due_date", field_label(Installment, "due_date"))
+    paid_on_iso = iso_date("paid_on", field_label(Installment, "paid_on"))
+
+    @admin.display(description=_("owed"))
+    def owed(self, installment):
+        return installment.owed
+
+
+class PlanPaymentInline(PartInline):
+    model = Payment
+    verbose_name_plural = _("payments and their allocations")
+    fields = [
+        "reference_link",
+        "amount",
+        "received_on_iso",
+        "allocations",
+        "recorded_by",
+        "recorded_at_iso",
+    ]
+    readonly_fields = fields
+    received_on_iso = iso_date("received_on", field_label(Payment, "received_on"))
+    recorded_at_iso = iso_datetime("recorded_at", _("recorded at"))
+
+    def get_queryset(self, request):
+        allocations = Allocation.objects.select_related("installment")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("recorded_by")
+            .prefetch_related(Prefetch("allocations", queryset=allocations))
+        )
+
+    @admin.display(description=_("reference"))
+    def reference_link(self, payment):
+        return admin_link(payment, payment.reference)
+
+    @admin.display(description=_("allocated to installments"))
+    def allocations(self, payment):
+        return ", ".join(f"#{a.installment.number}: {a.amount}" for a in payment.allocations.all())
+
+
+class PlanLedgerInline(PartInline):
+    model = ShareLedgerEntry
+    fk_name = "plan"
+    ordering = ["id"]
+    fields = ["kind", "shares", "credited_on_iso", "payment", "promotion"]
+    readonly_fields = fields
+    credited_on_iso = iso_date("credited_on", field_label(ShareLedgerEntry, "credited_on"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment", "promotion")
+
+
+class PlanEventInline(PartInline):
+    model = PlanEvent
+    ordering = ["at", "id"]
+    fields = ["at_iso", "kind", "actor", "reason", "data"]
+    readonly_fields = fields
+    at_iso = iso_datetime("at", field_label(PlanEvent, "at"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Plan)
+class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
+    list_display = [
+        "number",
+        "investor_link",
+        "package",
+        "status",
+        "overdue_amount",
+        "grace_deadline",
+        "days_left",
+        "hold_until_iso",
+    ]
+    list_display_links = ["number"]
+    list_select_related = ["investor", "package"]
+    list_filter = ["status", OverdueFilter, OnHoldFilter, "stage", "package"]
+    search_fields = ["investor__name", "investor__phone", "investor__email", "payments__reference"]
+    actions = ["hold_selected", "release_hold_selected", "restore_selected"]
+    fieldsets = [
+        (None, {"fields": ["investor_link", "investor_contacts", "package", "stage", "status"]}),
+        (
+            _("Overdue today"),
+            {
+                "fields": [
+                    "overdue_amount",
+                    "oldest_overdue_due_date",
+                    "grace_deadline",
+                    "days_left",
+                    "shares_credited",
+                ]
+            },
+        ),
+        (
+            _("Terms locked at purchase"),
+            {
+                "fields": [
+                    "share_price",
+                    "shares",
+                    "price",
+                    "final_payment_fraction",
+                    "purchased_on_iso",
+                    "first_due_date_iso",
+                ]
+            },
+        ),
+        (
+            _("Progress, hold and restore"),
+            {
+                "fields": [
+                    "oldest_unpaid_due_date_iso",
+                    "completed_on_iso",
+                    "cancelled_on_iso",
+                    "hold_until_iso",
+                    "hold_reason",
+                    "grace_extended_to_iso",
+                ]
+            },
+        ),
+    ]
+    # The plan's own fields are never edited here: state changes go through the services.
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+    inlines = [InstallmentInline, PlanPaymentInline, PlanLedgerInline, PlanEventInline]
+
+    purchased_on_iso = iso_date("purchased_on", field_label(Plan, "purchased_on"))
+    first_due_date_iso = iso_date("first_due_date", field_label(Plan, "first_due_date"))
+    oldest_unpaid_due_date_iso = iso_date(
+        "oldest_unpaid_due_date", field_label(Plan, "oldest_unpaid_due_date")
+    )
+    completed_on_iso = iso_date("completed_on", field_label(Plan, "completed_on"))
+    cancelled_on_iso = iso_date("cancelled_on", field_label(Plan, "cancelled_on"))
+    hold_until_iso = iso_date("hold_until", field_label(Plan, "hold_until"))
+    grace_extended_to_iso = iso_date("grace_extended_to", field_label(Plan, "grace_extended_to"))
+    # Annotations of Plan.objects.with_overdue(today), made in get_queryset.
+    grace_deadline = iso_date(
+        "grace_deadline", _("grace deadline"), ordering=F("grace_deadline").asc(nulls_last=True)
+    )
+    oldest_overdue_due_date = iso_date("oldest_overdue_due_date", _("oldest overdue due date"))
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("investor", "package")
+            .with_overdue(request_today(request))
+        )
+
+    # -- columns
+
+    @admin.display(description=_("plan"), ordering="id")
+    def number(self, plan):
+        return f"#{plan.pk}"
+
+    @admin.display(description=_("investor"), ordering="investor__name")
+    def investor_link(self, plan):
+        return admin_link(plan.investor)
+
+    @admin.display(description=_("contacts"))
+    def investor_contacts(self, plan):
+        investor = plan.investor
+        return " · ".join(c for c in (investor.phone, investor.email, investor.messenger) if c)
+
+    @admin.display(description=_("overdue amount"), ordering="overdue_amount")
+    def overdue_amount(self, plan):
+        return f"{plan.overdue_amount:.2f}"
+
+    # Most urgent first; plans with nothing overdue have no deadline and sort last.
+    @admin.display(description=_("days left"), ordering=F("days_left").asc(nulls_last=True))
+    def days_left(self, plan):
+        return shown(self, plan.days_left)
+
+    @admin.display(description=_("shares credited"))
+    def shares_credited(self, plan):
+        total = plan.ledger.aggregate(total=Sum("shares"))["total"] or 0
+        return _("%(credited)s of %(shares)s") % {"credited": total, "shares": plan.shares}
+
+    # -- add, change, delete
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money was recorded against it; a plan is cancelled, never deleted
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+
+        def on_success(plan, message):
+            self.log_addition(request, plan, message)
+
+        return self.service_form_view(
+            request,
+            form_class=PlanCreateForm,
+            title=_("Add plan"),
+            submit_label=_("Create the plan and its installments"),
+            initial={
+                "investor": request.GET.get("investor"),
+                "package": request.GET.get("package"),
+            },
+            success_url=lambda plan: self.admin_url("change", plan.pk),
+            cancel_url=self.admin_url("changelist"),
+            on_success=on_success,
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on this page is edited, and saving would write back the whole row: a status
+        # or balance that a payment or the scan changed since the page was loaded.
+        if request.method == "POST":
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            show_save=False, show_save_and_continue=False, show_save_and_add_another=False
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # -- the services, one page each
+
+    def get_urls(self):
+        views = [
+            ("record-payment", "record_payment", self.record_payment_view),
+            ("restore", "restore", self.restore_view),
+            ("hold", "hold", self.hold_view),
+            ("release-hold", "release_hold", self.release_hold_view),
+            ("add-shares", "add_shares", self.add_shares_view),
+        ]
+        opts = self.opts
+        # Before the default URLs: "<path:object_id>/" would swallow these.
+        return [
+            path(
+                f"<path:object_id>/{route}/",
+                self.admin_site.admin_view(view),
+                name=f"{opts.app_label}_{opts.model_name}_{name}",
+            )
+            for route, name, view in views
+        ] + super().get_urls()
+
+    def service_tools(self, request, plan):
+        if not self.has_change_permission(request, plan):
+            return []
+        tools = []
+        if plan.status != PlanStatus.COMPLETED:
+            tools.append((_("Record payment"), "record_payment"))
+        if plan.status == PlanStatus.ACTIVE:
+            tools.append((_("Add shares"), "add_shares"))
+            tools.append((_("Put on hold"), "hold"))
+        if plan.is_on_hold(request_today(request)):
+            tools.append((_("Release hold"), "release_hold"))
+        if plan.status == PlanStatus.CANCELLED:
+            tools.append((_("Restore"), "restore"))
+        return [{"label": label, "url": self.admin_url(name, plan.pk)} for label, name in tools]
+
+    def plan_form_view(
+        self,
+        request,
+        object_id,
+        *,
+        form_class: type[PlanServiceForm],
+        title,
+        submit_label,
+        description="",
+        initial=None,
+    ):
+        plan = self.object_for_change(request, object_id)
+        change_url = self.admin_url("change", plan.pk)
+
+        def on_success(result, message):
+            self.log_change(request, plan, message)
+
+        return self.service_form_view(
+            request,
+            form_class=form_class,
+            form_kwargs={"plan": plan},
+            obj=plan,
+            title=title % {"plan": plan.pk},
+            submit_label=submit_label,
+            description=description,
+            initial=initial,
+            success_url=lambda result: change_url,
+            cancel_url=change_url,
+            on_success=on_success,
+        )
+
+    def record_payment_view(self, request, object_id):
+        return self.plan_form_view(
+            request,
+            object_id,
+            form_class=PaymentRecordForm,
+            title=_("Record a payment to plan #%(plan)s"),
+            submit_label=_("Post the payment"),
+            description=_(
+                "The money goes to the oldest unpaid installment first. Posting a reference "
+                "that is already recorded posts nothing."
+            ),
+            initial={"received_on": request_today(request)},
+        )
+
+    def restore_view(self, request, object_id):
+        return self.plan_form_view(
+            request,
+            object_id,
+            form_class=PlanRestoreForm,
+            title=_("Restore plan #%(plan)s"),
+            submit_label=_("Restore the plan"),
+        )
+
+    def hold_view(self, request, object_id):
+        return self.plan_form_view(
+            request,
+            object_id,
+            form_class=PlanHoldForm,
+            title=_("Put plan #%(plan)s on hold"),
+            submit_label=_("Put on hold"),
+        )
+
+    def release_hold_view(self, request, object_id):
+        return self.plan_form_view(
+            request,
+            object_id,
+            form_class=PlanReleaseHoldForm,
+            title=_("Release the hold on plan #%(plan)s"),
+            submit_label=_("Release the hold"),
+        )
+
+    def add_shares_view(self, request, object_id):
+        return self.plan_form_view(
+            request,
+            object_id,
+            form_class=PlanAddSharesForm,
+            title=_("Add shares to plan #%(plan)s"),
+            submit_label=_("Add the shares"),
+        )
+
+    # -- changelist actions: an intermediate page asks for the input, then each plan
+
+    def apply_to_selected(
+        self,
+        request,
+        queryset,
+        *,
+        form_class: type[PlanServiceForm],
+        action: str,
+        title,
+        submit_label,
+        done_message: Callable[[int], str],
+    ):
+        if "apply" in request.POST:
+            form = form_class(request.POST, admin_site=self.admin_site)
+            if form.is_valid():
+                outcome = self._perform_on_each(request, queryset, form)
+                if outcome is not None:
+                    done, refused = outcome
+                    if done:
+                        numbers = ", ".join(f"#{plan.pk}" for plan in done)
+                        self.message_user(
+                            request,
+                            f"{done_message(len(done))}: {numbers}.",
+                            messages.SUCCESS,
+                        )
+                    for message in refused:
+                        self.message_user(request, message, messages.WARNING)
+                    return None  # back to the changelist
+        else:
+            form = form_class(admin_site=self.admin_site)
+        return self.render_service_form(
+            request,
+            form,
+            title=title,
+            submit_label=submit_label,
+            cancel_url=request.get_full_path(),
+            action=action,
+            objects=queryset,
+        )
+
+    def _perform_on_each(self, request, queryset, form: PlanServiceForm):
+        today = request_today(request)
+        done, refused = [], []
+        try:
+            with transaction.atomic():
+                for plan in queryset:
+                    try:
+                        changed = form.perform_on(plan, today=today, actor=request.user)
+                    except DomainError as error:
+                        if error.field in form.fields:
+                            # The input itself is refused (no reason, a date in the past):
+                            # it is refused for every plan, so none is changed.
+                            form.add_domain_error(error)
+                            raise _InputRefused from error
+                        refused.append(error.message)
+                    else:
+                        done.append(changed)
+        except _InputRefused:
+            return None
+        for plan in done:
+            self.log_change(request, plan, str(form.success_message(plan)))
+        return done, refused
+
+    @admin.action(description=_("Put selected plans on hold…"), permissions=["change"])
+    def hold_selected(self, request, queryset):
+        return self.apply_to_selected(
+            request,
+            queryset,
+            form_class=PlanHoldForm,
+            action="hold_selected",
+            title=_("Put plans on hold"),
+            submit_label=_("Put these plans on hold"),
+            done_message=lambda n: (
+                ngettext("%(count)d plan put on hold", "%(count)d plans put on hold", n)
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=_("Release the hold on selected plans…"), permissions=["change"])
+    def release_hold_selected(self, request, queryset):
+        return self.apply_to_selected(
+            request,
+            queryset,
+            form_class=PlanReleaseHoldForm,
+            action="release_hold_selected",
+            title=_("Release the hold on plans"),
+            submit_label=_("Release the hold on these plans"),
+            done_message=lambda n: (
+                ngettext("Hold released on %(count)d plan", "Hold released on %(count)d plans", n)
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=_("Restore selected cancelled plans…"), permissions=["change"])
+    def restore_selected(self, request, queryset):
+        return self.apply_to_selected(
+            request,
+            queryset,
+            form_class=PlanRestoreForm,
+            action="restore_selected",
+            title=_("Restore cancelled plans"),
+            submit_label=_("Restore these plans"),
+            done_message=lambda n: (
+                ngettext("%(count)d plan restored", "%(count)d plans restored", n) % {"count": n}
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------- payments
+
+
+class AllocationInline(PartInline):
+    model = Allocation
+    fields = ["installment_number", "installment_due_date", "amount"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("installment")
+
+    @admin.display(description=_("installment"))
+    def installment_number(self, allocation):
+        return f"#{allocation.installment.number}"
+
+    @admin.display(description=_("due date"))
+    def installment_due_date(self, allocation):
+        return allocation.installment.due_date.isoformat()
+
+
+class PaymentCreditInline(PartInline):
+    model = ShareLedgerEntry
+    fk_name = "payment"
+    verbose_name_plural = _("shares credited by this payment")
+    ordering = ["id"]
+    fields = ["kind", "shares", "promotion"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("promotion")
+
+
+@admin.register(Payment)
+class PaymentAdmin(ServiceViewsMixin, admin.ModelAdmin):
+    """Money records: added through `payment_record`, never edited or deleted."""
+
+    list_display = [
+        "reference",
+        "plan_link",
+        "investor",
+        "amount",
+        "received_on_iso",
+        "recorded_by",
+        "recorded_at_iso",
+    ]
+    list_select_related = ["plan__investor", "plan__package", "recorded_by"]
+    search_fields = ["reference", "plan__investor__name"]
+    date_hierarchy = "received_on"
+    fields = [
+        "reference",
+        "plan_link",
+        "investor",
+        "amount",
+        "received_on_iso",
+        "recorded_by",
+        "recorded_at_iso",
+    ]
+    readonly_fields = fields
+    inlines = [AllocationInline, PaymentCreditInline]
+    received_on_iso = iso_date("received_on", field_label(Payment, "received_on"))
+    recorded_at_iso = iso_datetime("recorded_at", _("recorded at"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan__investor", "plan__package")
+
+    @admin.display(description=_("plan"), ordering="plan")
+    def plan_link(self, payment):
+        return admin_link(payment.plan)
+
+    @admin.display(description=_("investor"), ordering="plan__investor__name")
+    def investor(self, payment):
+        return payment.plan.investor
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+
+        def on_success(result, message):
+            if result.created:
+                self.log_addition(request, result.payment, message)
+
+        return self.service_form_view(
+            request,
+            form_class=PaymentCreateForm,
+            title=_("Record a payment"),
+            submit_label=_("Post the payment"),
+            description=_(
+                "The money goes to the oldest unpaid installment first. Posting a reference "
+                "that is already recorded posts nothing."
+            ),
+            initial={"plan": request.GET.get("plan"), "received_on": request_today(request)},
+            success_url=lambda result: self.admin_url("change", result.payment.pk),
+            cancel_url=self.admin_url("changelist"),
+            on_success=on_success,
+        )
+
+
+# ---------------------------------------------------------------------------- ledger, audit
+
+
+@admin.register(ShareLedgerEntry)
+class ShareLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["plan", "kind", "shares", "credited_on_iso", "payment", "promotion"]
+    list_select_related = ["plan__investor", "plan__package", "payment", "promotion"]
+    list_filter = ["kind"]
+    search_fields = ["plan__investor__name", "payment__reference"]
+    date_hierarchy = "credited_on"
+    fields = ["plan", "kind", "shares", "credited_on_iso", "payment", "promotion"]
+    readonly_fields = fields
+    credited_on_iso = iso_date("credited_on", field_label(ShareLedgerEntry, "credited_on"))
+
+
+@admin.register(PlanEvent)
+class PlanEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail: written by the services, read here, changed by nobody."""
+
+    list_display = ["at_iso", "plan", "kind", "actor", "reason"]
+    list_select_related = ["plan__investor", "plan__package", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["plan__investor__name", "reason"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-id"]
+    fields = ["plan", "kind", "at_iso", "actor", "reason", "data"]
+    readonly_fields = fields
+    at_iso = iso_datetime("at", field_label(PlanEvent, "at"))
