@@ -1,8 +1,6 @@
 """Packages, plans and payments over HTTP: thin views over `installments.services` and the
 Plan querysets. Every rule is the services' and `rules`'; this module parses and renders."""
 
-import re
-
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -39,8 +37,6 @@ def money(**kwargs) -> serializers.DecimalField:
 
 # Digits with one "/" or "." at most. Fraction() also reads exponents, and "1e-999999999"
 # would have it build a number with a billion digits: refused before it gets there.
-FRACTION_SHAPE = re.compile(r"\s*\d*(?:[./]\d+)?\s*")
-FRACTION_MAX_LENGTH = Package._meta.get_field("final_payment_fraction").max_length
 
 
 @extend_schema_field({"type": "string", "example": "2/3", "pattern": r"^\d+/\d+$"})
@@ -53,24 +49,15 @@ class FractionField(serializers.Field):
     default_error_messages = {
         "not_a_string": "Give the fraction as a string such as '2/3' or '0.5'.",
         "invalid": "{value!r} is not a fraction such as '2/3' or '0.5'.",
-        "too_precise": "Give the fraction with fewer digits, such as '2/3'.",
     }
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
-        if len(data) > FRACTION_MAX_LENGTH or not FRACTION_SHAPE.fullmatch(data):
-            self.fail("invalid", value=data)
         try:
-            fraction = rules.parse_fraction(data)
+            return rules.parse_fraction(data)
         except rules.RuleError as error:
             raise serializers.ValidationError(str(error), code="invalid") from None
-        text = rules.format_fraction(fraction)
-        if len(text) > FRACTION_MAX_LENGTH:
-            self.fail("too_precise")
-        # The model gets the canonical text, not the Fraction: models.FractionField reads
-        # Fraction(0) as "empty" and would store NULL (a 500) for a fraction of 0.
-        return text
 
     def to_representation(self, value):
         # A package built with a string default holds "2/3" until it is read back.
@@ -263,10 +250,6 @@ class PlanViewSet(
     def create(self, request, *args, **kwargs):
         serializer = PlanCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        package = serializer.validated_data["package"]
-        # plan_create copies the package's Fraction into the plan, and models.FractionField
-        # stores Fraction(0) as NULL (a 500); its canonical text is stored right.
-        package.final_payment_fraction = rules.format_fraction(package.final_payment_fraction)
         plan = plan_create(**serializer.validated_data, today=self.today, actor=request.user)
         return self._answer(plan, status.HTTP_201_CREATED)
 

@@ -306,9 +306,8 @@ class PlanAddSharesForm(PlanServiceForm):
 class PackageForm(forms.ModelForm):
     """The package form, with the final-payment fraction kept exact.
 
-    The fraction is parsed here and handed to the model as its canonical "n/d" text, because
-    the model field cannot run its own validation on a Fraction (see the report on
-    FractionField) and would store nothing for a fraction of 0.
+    The fraction is parsed by the rules (one message for the API and the admin) and handed to
+    the model as its canonical "n/d" text.
     """
 
     final_payment_fraction = forms.CharField(
@@ -328,8 +327,7 @@ class PackageForm(forms.ModelForm):
             "final_payment_fraction",
             "is_active",
         ]
-        # Declared above and excluded here, so that Django skips the model field's own
-        # validation (it crashes on a Fraction) and clean_final_payment_fraction decides.
+        # Declared above and excluded here: clean_final_payment_fraction alone decides.
         exclude = ["final_payment_fraction"]  # noqa: DJ006
 
     def __init__(self, *args, **kwargs):
