@@ -186,7 +186,8 @@ class PlanQuerySet(models.QuerySet):
         )
 
     def on_hold(self, today: dt.date) -> PlanQuerySet:
-        return self.filter(hold_until__gte=today)
+        # A hold only means something while the plan can still be cancelled.
+        return self.filter(status=PlanStatus.ACTIVE, hold_until__gte=today)
 
 
 class Plan(models.Model):
@@ -265,7 +266,11 @@ class Plan(models.Model):
         )
 
     def is_on_hold(self, today: dt.date) -> bool:
-        return self.hold_until is not None and self.hold_until >= today
+        return (
+            self.status == PlanStatus.ACTIVE
+            and self.hold_until is not None
+            and self.hold_until >= today
+        )
 
 
 class InstallmentQuerySet(models.QuerySet):

@@ -348,3 +348,12 @@ def test_scan_overdue_dry_run_prints_what_it_would_do_and_changes_nothing():
 def test_scan_overdue_refuses_a_bad_date_with_a_message(bad):
     with pytest.raises(CommandError, match="--as-of"):
         call_command("scan_overdue", "--as-of", bad, stdout=StringIO())
+
+
+def test_a_held_plan_that_is_paid_off_is_no_longer_on_hold():
+    plan = make_plan(first_due_date=D, installment_count=1, price=Decimal("300.00"))
+    plan_hold(plan=plan, until=D + 60 * DAY, reason="Travelling", today=D)
+    payment_record(plan=plan, amount="300.00", received_on=D, reference="OFF", today=D)
+    plan.refresh_from_db()
+    assert not plan.is_on_hold(D)
+    assert not Plan.objects.on_hold(D).filter(pk=plan.pk).exists()
