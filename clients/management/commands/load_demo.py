@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import os
 import time
 from decimal import Decimal
 
@@ -346,9 +347,11 @@ class Command(BaseCommand):
 
     def _logins(self) -> None:
         others = ", ".join(p.username for p in demo.PARTICIPANTS[1:])
+        # `make demo` serves on PORT (default 8000) right after loading.
+        site = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
-            f"\n  Admin:        http://127.0.0.1:8000/admin/  user {demo.ADMIN_USERNAME} / "
+            f"\n  Admin:        {site}/admin/  user {demo.ADMIN_USERNAME} / "
             f"password {demo.ADMIN_PASSWORD}\n"
-            f"  Participant:  http://127.0.0.1:8000/  user {demo.DEMO_PARTICIPANT} / "
+            f"  Participant:  {site}/api/  user {demo.DEMO_PARTICIPANT} / "
             f"password {demo.PARTICIPANT_PASSWORD} (also {others})"
         )
