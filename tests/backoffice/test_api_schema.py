@@ -57,14 +57,7 @@ def test_the_schema_generates_without_warnings_or_errors(tmp_path):
     assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3")
 
 
-def test_the_docs_page_renders_from_the_bundled_sidecar_without_the_internet(
-    anonymous_client, settings
-):
-    # Tests run without collectstatic: plain static URLs instead of the production manifest.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def test_the_docs_page_renders_from_the_bundled_sidecar_without_the_internet(anonymous_client):
     response = anonymous_client.get("/api/docs/")
     assert response.status_code == 200
     page = response.content.decode()

@@ -34,11 +34,6 @@ TODAY = dt.date(2027, 3, 31)
 DAY = dt.timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def frozen(day: dt.date):
     """10:00 business time on `day`: the command computes "today" from the clock."""
     moment = dt.datetime.combine(day, dt.time(10), ZoneInfo("Asia/Kolkata"))

@@ -37,23 +37,10 @@ from tests.factories import (
 
 pytestmark = [
     pytest.mark.django_db,
-    # WhiteNoise warns that STATIC_ROOT was never collected; these tests need no files in it.
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 D = Decimal
 TODAY = dt.date(2025, 3, 1)
-
-
-@pytest.fixture(autouse=True)
-def admin_test_settings(settings):
-    """Admin pages link static files, which the manifest storage used when DEBUG is off
-    could only do after a collectstatic run; and users are made faster with a cheap hasher."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
