@@ -165,9 +165,6 @@ class Investor(models.Model):
     def is_participant(self) -> bool:
         return self.user_id is not None
 
-    def level_under(self, root: Investor) -> int:
-        return self.depth - root.depth
-
 
 class ParticipantManager(models.Manager):
     def get_queryset(self):

@@ -241,6 +241,14 @@ class PlanViewSet(
             ),
         )
 
+    def _act(self, request, input_serializer, service) -> Response:
+        """A state change on one plan: validate the input, call the service, answer the plan."""
+        plan = self.get_object()
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        plan = service(plan=plan, **serializer.validated_data, today=self.today, actor=request.user)
+        return self._answer(plan)
+
     def _answer(self, plan: Plan, code=status.HTTP_200_OK) -> Response:
         """The plan as it is now, with its overdue state re-read for today."""
         plan = self.with_read_model(Plan.objects.filter(pk=plan.pk)).get()
@@ -257,37 +265,19 @@ class PlanViewSet(
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         """Bring a cancelled plan back, with a written reason (kept in the audit trail)."""
-        plan = self.get_object()
-        serializer = PlanRestoreSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        plan = plan_restore(
-            plan=plan, **serializer.validated_data, today=self.today, actor=request.user
-        )
-        return self._answer(plan)
+        return self._act(request, PlanRestoreSerializer, plan_restore)
 
     @extend_schema(request=PlanHoldSerializer, responses={200: PlanSerializer})
     @action(detail=True, methods=["post"])
     def hold(self, request, pk=None):
         """No cancellation and no reminders until `until` (inclusive)."""
-        plan = self.get_object()
-        serializer = PlanHoldSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        plan = plan_hold(
-            plan=plan, **serializer.validated_data, today=self.today, actor=request.user
-        )
-        return self._answer(plan)
+        return self._act(request, PlanHoldSerializer, plan_hold)
 
     @extend_schema(request=PlanReleaseHoldSerializer, responses={200: PlanSerializer})
     @action(detail=True, methods=["post"], url_path="release-hold")
     def release_hold(self, request, pk=None):
         """End a hold before its date, with a written reason."""
-        plan = self.get_object()
-        serializer = PlanReleaseHoldSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        plan = plan_release_hold(
-            plan=plan, **serializer.validated_data, today=self.today, actor=request.user
-        )
-        return self._answer(plan)
+        return self._act(request, PlanReleaseHoldSerializer, plan_release_hold)
 
 
 # ---------------------------------------------------------------------------- payments

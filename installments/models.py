@@ -253,18 +253,6 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return f"Plan #{self.pk} · {self.investor} · {self.package}"
 
-    def grace_deadline_on(self, today: dt.date) -> dt.date | None:
-        """The Python twin of the annotation, for a single loaded plan."""
-        if self.status != PlanStatus.ACTIVE or self.oldest_unpaid_due_date is None:
-            return None
-        if not rules.is_overdue(self.oldest_unpaid_due_date, today):
-            return None
-        return rules.grace_deadline(
-            self.oldest_unpaid_due_date,
-            hold_until=self.hold_until,
-            extended_to=self.grace_extended_to,
-        )
-
     def is_on_hold(self, today: dt.date) -> bool:
         return (
             self.status == PlanStatus.ACTIVE
