@@ -31,7 +31,7 @@ from .models import Investor, Participant
 from .services import investor_create, investor_move, participant_grant_login
 
 # What the change page edits; the tree (sponsor, path, depth) and the login have services.
-CONTACT_FIELDS = ["name", "phone", "email", "messenger", "language"]
+CONTACT_FIELDS = ["name", "phone", "email", "messenger", "language", "time_zone"]
 
 
 def _formfield(name: str, **kwargs) -> forms.Field:
@@ -50,6 +50,7 @@ class InvestorCreateForm(ServiceForm):
     email = _formfield("email")
     messenger = _formfield("messenger")
     language = _formfield("language")
+    time_zone = _formfield("time_zone")
 
     def perform(self, *, today, actor) -> Investor:
         return investor_create(**self.cleaned_data)

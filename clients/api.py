@@ -40,6 +40,7 @@ class InvestorSerializer(serializers.ModelSerializer):
             "email",
             "messenger",
             "language",
+            "time_zone",
             "is_participant",
         ]
 

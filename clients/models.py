@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.lib.dates import validate_time_zone
 from backoffice.lib.db import DaysBetween, date_value
 
 if TYPE_CHECKING:
@@ -132,6 +134,16 @@ class Investor(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=Language.choices, default=Language.ENGLISH
     )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_(
+            "Where the investor lives, e.g. Asia/Kathmandu; reminders respect quiet hours there. "
+            "Empty: the business time zone."
+        ),
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -160,6 +172,11 @@ class Investor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The investor's own time zone, or the business time zone when none is set."""
+        return ZoneInfo(self.time_zone) if self.time_zone else settings.BUSINESS_TIME_ZONE
 
     @property
     def is_participant(self) -> bool:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.functions import Concat, Length, Substr
 
+from backoffice.lib.dates import validate_time_zone
 from backoffice.lib.errors import ConflictError, DomainError
 
 from .models import MAX_DEPTH, PATH_END, Investor, path_step
@@ -21,10 +22,15 @@ def investor_create(
     email: str = "",
     messenger: str = "",
     language: str = "en",
+    time_zone: str = "",
 ) -> Investor:
     """Add an investor under `sponsor` (or at the top of a new tree)."""
     if not name.strip():
         raise DomainError("An investor needs a name.", field="name")
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as error:
+        raise DomainError(error.messages[0], field="time_zone") from None
     depth = 1 if sponsor is None else sponsor.depth + 1
     if depth > MAX_DEPTH:
         raise DomainError(f"The tree may be at most {MAX_DEPTH} levels deep.", field="sponsor")
@@ -36,6 +42,7 @@ def investor_create(
         email=email.strip(),
         messenger=messenger.strip(),
         language=language,
+        time_zone=time_zone,
     )
     # The path is built from the id, which exists only after the insert (same transaction).
     investor.path = (sponsor.path if sponsor else "") + path_step(investor.pk)

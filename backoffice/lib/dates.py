@@ -1,8 +1,10 @@
 """The business calendar. "Today" is computed once, here, at the edge (view, task, command)."""
 
 import datetime as dt
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 
@@ -18,3 +20,13 @@ def parse_iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as Asia/Kolkata (empty is allowed: the business zone)."""
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not a known time zone; use a name such as Asia/Kolkata.",
+            params={"value": value},
+            code="invalid_time_zone",
+        )

@@ -70,7 +70,7 @@ def test_investor_change_page_shows_level_read_only_and_their_plans(admin_client
     response = admin_client.get(url("investor_change", ravi.pk))
 
     form = response.context["adminform"].form
-    assert set(form.fields) == {"name", "phone", "email", "messenger", "language"}
+    assert set(form.fields) == {"name", "phone", "email", "messenger", "language", "time_zone"}
     (plans,) = response.context["inline_admin_formsets"]
     assert [f.original for f in plans] == [plan]
     assert reverse("admin:installments_plan_change", args=[plan.pk]) in response.content.decode()

@@ -12,7 +12,17 @@ from tests.factories import InvestorFactory, UserFactory, participant
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = {"id", "name", "sponsor", "phone", "email", "messenger", "language", "is_participant"}
+FIELDS = {
+    "id",
+    "name",
+    "sponsor",
+    "phone",
+    "email",
+    "messenger",
+    "language",
+    "time_zone",
+    "is_participant",
+}
 
 
 def post(client, url, data):
@@ -44,6 +54,7 @@ def test_staff_add_an_investor_at_the_top_of_a_new_tree(staff_client):
         "id": investor.pk,
         "sponsor": None,
         "is_participant": False,
+        "time_zone": "",
         **NEW_INVESTOR,
     }
     assert investor.depth == 1 and investor.path
@@ -74,6 +85,7 @@ def test_staff_add_an_investor_under_a_sponsor_and_they_join_the_sponsors_struct
         ("email", "not-an-email"),
         ("language", "fr"),
         ("phone", "9" * 40),
+        ("time_zone", "Mars/Olympus"),
     ],
 )
 def test_bad_investor_input_is_a_400_on_the_field_and_adds_nobody(staff_client, field, value):
@@ -81,6 +93,19 @@ def test_bad_investor_input_is_a_400_on_the_field_and_adds_nobody(staff_client, 
     assert response.status_code == 400
     assert field in response.json()
     assert not Investor.objects.exists()
+
+
+def test_an_investor_keeps_their_own_time_zone(staff_client):
+    data = {**NEW_INVESTOR, "time_zone": "Asia/Kathmandu"}
+    response = post(staff_client, "/api/investors/", data)
+    assert response.status_code == 201
+    investor = Investor.objects.get(pk=response.json()["id"])
+    assert str(investor.zone) == "Asia/Kathmandu"
+
+
+def test_an_investor_without_a_time_zone_lives_in_the_business_time_zone(settings):
+    investor = Investor(name="Asha")
+    assert investor.zone == settings.BUSINESS_TIME_ZONE
 
 
 def test_a_missing_name_is_a_400_on_name(staff_client):
