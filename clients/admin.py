@@ -16,7 +16,8 @@ from django.urls import path
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from installments.admin import (
+from backoffice.lib.admin import (
+    ServiceForm,
     ServiceViewsMixin,
     admin_link,
     iso_date,
@@ -24,7 +25,6 @@ from installments.admin import (
     request_today,
     shown,
 )
-from installments.forms import ServiceForm
 from installments.models import Plan
 
 from .models import Investor, Participant

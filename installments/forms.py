@@ -8,55 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
-from typing import Any
 
 from django import forms
-from django.contrib.admin.widgets import AdminDateWidget, AutocompleteSelect
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.lib.errors import DomainError
+from backoffice.lib.admin import ServiceForm
 from clients.models import Investor
 
 from . import rules, services
 from .models import BONUS_KINDS, CreditKind, Package, Payment, Plan, PlanStatus
-
-
-class ServiceForm(forms.Form):
-    """A form whose `save()` calls a service with the cleaned input."""
-
-    # form field name -> (model, foreign key) whose admin autocomplete serves the field
-    autocomplete_fields: dict[str, tuple[type[models.Model], str]] = {}
-
-    def __init__(self, *args, admin_site=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if admin_site is None:
-            return
-        for name, (model, fk_name) in self.autocomplete_fields.items():
-            field = self.fields[name]
-            field.widget = AutocompleteSelect(model._meta.get_field(fk_name), admin_site)
-            field.widget.choices = field.choices
-            field.widget.is_required = field.required
-
-    def perform(self, *, today: dt.date, actor) -> Any:
-        raise NotImplementedError
-
-    def success_message(self, result) -> str:
-        raise NotImplementedError
-
-    def save(self, *, today: dt.date, actor) -> Any | None:
-        """The service's result, or None when it refused: then the refusal is a form error."""
-        try:
-            return self.perform(today=today, actor=actor)
-        except DomainError as error:
-            self.add_domain_error(error)
-            return None
-
-    def add_domain_error(self, error: DomainError) -> None:
-        field = error.field if error.field in self.fields else None
-        self.add_error(field, ValidationError(error.message, code=error.code))
 
 
 class PlanServiceForm(ServiceForm):

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from installments.admin import PlanAdmin
+from installments.admin.plans import PlanAdmin
 from installments.models import (
     Installment,
     Package,

@@ -1,36 +1,32 @@
-"""The admin for stages, packages, plans, payments, promotions, the share ledger and the audit
-trail: an interface over the services.
-
-Every change to a plan or a payment goes through a service function with
-`actor=request.user`, so the audit trail (PlanEvent) says who did what and why. The admin
-never saves a plan or a payment row itself.
-"""
+"""Plans: filters, the read-only parts of a plan, and the buttons and actions that call the
+services (record a payment, restore, hold, release, add shares)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME, AdminForm
-from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F, Prefetch, Sum
-from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html
+from django.http import HttpResponseNotAllowed
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.lib.dates import business_today
+from backoffice.lib.admin import (
+    PartInline,
+    ServiceViewsMixin,
+    admin_link,
+    field_label,
+    iso_date,
+    iso_datetime,
+    request_today,
+    shown,
+)
 from backoffice.lib.errors import DomainError
 
-from .forms import (
-    PackageForm,
-    PaymentCreateForm,
+from ..forms import (
     PaymentRecordForm,
     PlanAddSharesForm,
     PlanCreateForm,
@@ -38,256 +34,20 @@ from .forms import (
     PlanReleaseHoldForm,
     PlanRestoreForm,
     PlanServiceForm,
-    ServiceForm,
 )
-from .models import (
+from ..models import (
     Allocation,
     Installment,
-    Package,
     Payment,
     Plan,
     PlanEvent,
     PlanStatus,
-    Promotion,
-    PurchaseStage,
     ShareLedgerEntry,
 )
-
-# ---------------------------------------------------------------------------- shared helpers
-
-
-def request_today(request: HttpRequest) -> dt.date:
-    """The business date of this request, computed once: a filter, the columns and an action
-    of one request must agree on "today", even across midnight."""
-    today = getattr(request, "_business_today", None)
-    if today is None:
-        today = request._business_today = business_today()
-    return today
-
-
-def shown(model_admin, value):
-    """The value, or the admin's empty marker: a read-only callable would print "None"."""
-    return model_admin.get_empty_value_display() if value is None else value
-
-
-def field_label(model: type[models.Model], name: str):
-    return model._meta.get_field(name).verbose_name
-
-
-def iso_date(name: str, description, *, ordering=None) -> Callable:
-    """A column or read-only field showing a date attribute as YYYY-MM-DD.
-
-    The admin would otherwise format dates for the locale ("Jan. 10, 2025").
-    """
-
-    @admin.display(description=description, ordering=ordering or name)
-    def display(model_admin, obj):
-        value = getattr(obj, name, None)
-        return shown(model_admin, value.isoformat() if value else None)
-
-    display.__name__ = f"{name}_iso"
-    return display
-
-
-def iso_datetime(name: str, description) -> Callable:
-    """A timestamp in the business time zone, to the minute."""
-
-    @admin.display(description=description, ordering=name)
-    def display(model_admin, obj):
-        value = getattr(obj, name, None)
-        return shown(
-            model_admin, timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else None
-        )
-
-    display.__name__ = f"{name}_iso"
-    return display
-
-
-def admin_link(obj: models.Model, text=None):
-    opts = obj._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
-    return format_html('<a href="{}">{}</a>', url, obj if text is None else text)
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: nobody adds, changes or deletes them here, not even a
-    superuser. Viewing follows the usual view permission."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PartInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """Read-only rows that are part of the parent (a plan's installments, a payment's
-    allocations): whoever may see the parent sees them."""
-
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None):
-        parent_admin = self.admin_site._registry.get(self.parent_model)
-        return parent_admin is not None and parent_admin.has_view_or_change_permission(request, obj)
 
 
 class _InputRefused(Exception):
     """Rolls a changelist action back when the service refuses the input itself."""
-
-
-class ServiceViewsMixin:
-    """Pages that put one form in front of one service call: the per-object tools (buttons on
-    the change page), add pages that must go through a service, and the intermediate page of
-    changelist actions. A refusal is shown as a form error and has changed nothing."""
-
-    service_form_template = "admin/service_form.html"
-    change_form_template = "admin/service_tools_change_form.html"
-
-    def admin_url(self, name: str, *args) -> str:
-        opts = self.opts
-        return reverse(
-            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}",
-            args=[quote(arg) for arg in args],
-        )
-
-    def object_for_change(self, request, object_id):
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404(
-                _("%(name)s with ID “%(key)s” doesn’t exist.")
-                % {"name": self.opts.verbose_name, "key": unquote(object_id)}
-            )
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        return obj
-
-    def render_service_form(
-        self,
-        request,
-        form: ServiceForm,
-        *,
-        title,
-        submit_label,
-        cancel_url: str,
-        obj=None,
-        description="",
-        action: str | None = None,
-        objects: Iterable = (),
-    ):
-        fieldsets = [(None, {"fields": list(form.fields)})]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "original": obj,
-            "description": description,
-            "adminform": AdminForm(form, fieldsets, {}, model_admin=self),
-            "errors": form.errors,
-            "media": self.media + form.media,
-            "submit_label": submit_label,
-            "cancel_url": cancel_url,
-            "action_name": action,
-            "objects": list(objects),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, self.service_form_template, context)
-
-    def service_form_view(
-        self,
-        request,
-        *,
-        form_class: type[ServiceForm],
-        title,
-        submit_label,
-        success_url: Callable[[object], str],
-        cancel_url: str,
-        obj=None,
-        form_kwargs: dict | None = None,
-        initial: dict | None = None,
-        description="",
-        on_success: Callable[[object, str], None] | None = None,
-    ):
-        form_kwargs = {"admin_site": self.admin_site, **(form_kwargs or {})}
-        if request.method == "POST":
-            form = form_class(request.POST, **form_kwargs)
-            if form.is_valid():
-                result = form.save(today=request_today(request), actor=request.user)
-                if result is not None:
-                    message = str(form.success_message(result))
-                    if on_success is not None:
-                        on_success(result, message)
-                    self.message_user(request, message, messages.SUCCESS)
-                    return HttpResponseRedirect(success_url(result))
-        else:
-            form = form_class(initial=initial, **form_kwargs)
-        return self.render_service_form(
-            request,
-            form,
-            title=title,
-            submit_label=submit_label,
-            cancel_url=cancel_url,
-            obj=obj,
-            description=description,
-        )
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:
-            context["service_tools"] = self.service_tools(request, obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def service_tools(self, request, obj) -> list[dict]:
-        """Buttons for the change page's object tools: [{"label", "url"}]."""
-        return []
-
-
-# ---------------------------------------------------------------------------- stages, packages
-
-
-@admin.register(PurchaseStage)
-class PurchaseStageAdmin(admin.ModelAdmin):
-    list_display = ["name", "share_price", "starts_on_iso"]
-    search_fields = ["name"]
-    starts_on_iso = iso_date("starts_on", field_label(PurchaseStage, "starts_on"))
-
-
-@admin.register(Package)
-class PackageAdmin(admin.ModelAdmin):
-    form = PackageForm
-    fields = [
-        "name",
-        "shares",
-        "price",
-        "installment_count",
-        "final_payment_fraction",
-        "is_active",
-    ]
-    list_display = [
-        "name",
-        "shares",
-        "price",
-        "installment_count",
-        "final_payment_fraction",
-        "is_active",
-    ]
-    list_filter = ["is_active"]
-    search_fields = ["name"]
-
-
-@admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "percentage", "starts_on_iso", "ends_on_iso"]
-    list_filter = ["kind"]
-    search_fields = ["name"]
-    starts_on_iso = iso_date("starts_on", field_label(Promotion, "starts_on"))
-    ends_on_iso = iso_date("ends_on", field_label(Promotion, "ends_on"))
-
-
-# ---------------------------------------------------------------------------- plans
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -767,136 +527,3 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
                 ngettext("%(count)d plan restored", "%(count)d plans restored", n) % {"count": n}
             ),
         )
-
-
-# ---------------------------------------------------------------------------- payments
-
-
-class AllocationInline(PartInline):
-    model = Allocation
-    fields = ["installment_number", "installment_due_date", "amount"]
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("installment")
-
-    @admin.display(description=_("installment"))
-    def installment_number(self, allocation):
-        return f"#{allocation.installment.number}"
-
-    @admin.display(description=_("due date"))
-    def installment_due_date(self, allocation):
-        return allocation.installment.due_date.isoformat()
-
-
-class PaymentCreditInline(PartInline):
-    model = ShareLedgerEntry
-    fk_name = "payment"
-    verbose_name_plural = _("shares credited by this payment")
-    ordering = ["id"]
-    fields = ["kind", "shares", "promotion"]
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("promotion")
-
-
-@admin.register(Payment)
-class PaymentAdmin(ServiceViewsMixin, admin.ModelAdmin):
-    """Money records: added through `payment_record`, never edited or deleted."""
-
-    list_display = [
-        "reference",
-        "plan_link",
-        "investor",
-        "amount",
-        "received_on_iso",
-        "recorded_by",
-        "recorded_at_iso",
-    ]
-    list_select_related = ["plan__investor", "plan__package", "recorded_by"]
-    search_fields = ["reference", "plan__investor__name"]
-    date_hierarchy = "received_on"
-    fields = [
-        "reference",
-        "plan_link",
-        "investor",
-        "amount",
-        "received_on_iso",
-        "recorded_by",
-        "recorded_at_iso",
-    ]
-    readonly_fields = fields
-    inlines = [AllocationInline, PaymentCreditInline]
-    received_on_iso = iso_date("received_on", field_label(Payment, "received_on"))
-    recorded_at_iso = iso_datetime("recorded_at", _("recorded at"))
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("plan__investor", "plan__package")
-
-    @admin.display(description=_("plan"), ordering="plan")
-    def plan_link(self, payment):
-        return admin_link(payment.plan)
-
-    @admin.display(description=_("investor"), ordering="plan__investor__name")
-    def investor(self, payment):
-        return payment.plan.investor
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-
-        def on_success(result, message):
-            if result.created:
-                self.log_addition(request, result.payment, message)
-
-        return self.service_form_view(
-            request,
-            form_class=PaymentCreateForm,
-            title=_("Record a payment"),
-            submit_label=_("Post the payment"),
-            description=_(
-                "The money goes to the oldest unpaid installment first. Posting a reference "
-                "that is already recorded posts nothing."
-            ),
-            initial={"plan": request.GET.get("plan"), "received_on": request_today(request)},
-            success_url=lambda result: self.admin_url("change", result.payment.pk),
-            cancel_url=self.admin_url("changelist"),
-            on_success=on_success,
-        )
-
-
-# ---------------------------------------------------------------------------- ledger, audit
-
-
-@admin.register(ShareLedgerEntry)
-class ShareLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["plan", "kind", "shares", "credited_on_iso", "payment", "promotion"]
-    list_select_related = ["plan__investor", "plan__package", "payment", "promotion"]
-    list_filter = ["kind"]
-    search_fields = ["plan__investor__name", "payment__reference"]
-    date_hierarchy = "credited_on"
-    fields = ["plan", "kind", "shares", "credited_on_iso", "payment", "promotion"]
-    readonly_fields = fields
-    credited_on_iso = iso_date("credited_on", field_label(ShareLedgerEntry, "credited_on"))
-
-
-@admin.register(PlanEvent)
-class PlanEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The audit trail: written by the services, read here, changed by nobody."""
-
-    list_display = ["at_iso", "plan", "kind", "actor", "reason"]
-    list_select_related = ["plan__investor", "plan__package", "actor"]
-    list_filter = ["kind"]
-    search_fields = ["plan__investor__name", "reason"]
-    date_hierarchy = "at"
-    ordering = ["-at", "-id"]
-    fields = ["plan", "kind", "at_iso", "actor", "reason", "data"]
-    readonly_fields = fields
-    at_iso = iso_datetime("at", field_label(PlanEvent, "at"))
