@@ -325,6 +325,14 @@ class PaymentCreateSerializer(serializers.Serializer):
     received_on = serializers.DateField()
     reference = serializers.CharField(max_length=Payment._meta.get_field("reference").max_length)
 
+    def validate_amount(self, value):
+        # Positive and not absurd is known without the plan: said together with the other
+        # fields' errors. Within the plan's balance is the service's to say.
+        try:
+            return rules.parse_money(value)
+        except rules.RuleError as error:
+            raise serializers.ValidationError(str(error)) from None
+
 
 class PaymentViewSet(
     BusinessDayMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet

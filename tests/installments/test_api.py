@@ -711,6 +711,17 @@ def test_a_malformed_absurd_or_too_large_amount_is_a_400_on_amount_and_changes_n
     assert counts() == before
 
 
+@pytest.mark.parametrize("amount", ["-5", "0"])
+def test_a_non_positive_amount_is_reported_together_with_the_other_field_errors(
+    staff_client, plan, today, amount
+):
+    data = {**payment_data(plan, today, amount=amount), "received_on": "yesterday"}
+    response = post(staff_client, "/api/payments/", data)
+    assert response.status_code == 400
+    assert set(response.json()) == {"amount", "received_on"}
+    assert "greater than zero" in response.json()["amount"][0]
+
+
 def test_an_exact_json_number_is_read_as_that_amount(staff_client, plan, today):
     response = post(staff_client, "/api/payments/", payment_data(plan, today, amount=300.5))
     assert response.status_code == 201
