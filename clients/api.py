@@ -13,7 +13,7 @@ from backoffice.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_s
 
 from .filters import StructureFilter
 from .models import ContactLogEntry, ContactOutcome, Investor, InvestorQuerySet, PromiseState
-from .selectors import RowStatus, investor_contact_log
+from .selectors import RowStatus, investor_contact_log, structure_root_of
 from .services import (
     contact_log_record,
     investor_create,
@@ -27,7 +27,7 @@ def visible_investors(user) -> InvestorQuerySet:
     themselves; anyone else nobody."""
     if user.is_staff:
         return Investor.objects.all()
-    root = Investor.objects.filter(user_id=user.pk).first() if user.is_authenticated else None
+    root = structure_root_of(user)
     if root is None:
         return Investor.objects.none()
     return Investor.objects.in_structure_of(root) | Investor.objects.filter(pk=root.pk)

@@ -43,10 +43,13 @@ def overdue_investor_ids(today: dt.date) -> models.QuerySet:
 
 
 def structure_root_of(user) -> Investor | None:
-    """The participant a signed-in user is, if any."""
+    """The participant a signed-in user is, if any. Read once per request: the answer is
+    kept on the user object, which lives as long as the request."""
     if not user.is_authenticated:
         return None
-    return Investor.objects.filter(user_id=user.pk).first()
+    if not hasattr(user, "_structure_root"):
+        user._structure_root = Investor.objects.filter(user_id=user.pk).first()
+    return user._structure_root
 
 
 def structure_investors(
