@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from backoffice.api import api_urlpatterns
+from backoffice.auth import ThrottledTokenView
 from clients.api import StructureView
 
 admin.site.site_header = "Installment back office"
@@ -33,5 +34,7 @@ urlpatterns = [
     path("structure/", include("clients.urls")),
     path("admin/", admin.site.urls),
     path("api/structure/", StructureView.as_view(), name="api-structure"),
+    # Before the router's own token route, which it replaces with a throttled one.
+    path("api/auth/token/", ThrottledTokenView.as_view(), name="api-token-throttled"),
     path("api/", include(api_urlpatterns())),
 ]

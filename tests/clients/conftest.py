@@ -1,13 +1,13 @@
 """A small structure with every row state, on a frozen business day.
 
-    root (participant "participant")
-    ├── Asha      level 1  300.00 overdue since 2026-03-01: grace 2026-03-20, 5 days left
-    │   ├── Bina  level 2  300.00 overdue since 2026-02-25: grace 2026-03-16, 1 day left
-    │   │   └── Dev   level 3  on track (first due 2026-04-01)
-    │   └── Farid level 2  a cancelled plan only
-    ├── Chetan    level 1  600.00 overdue since 2026-02-01: grace 2026-02-20, 23 days past
-    └── Esha      level 1  no plan
-    other participant "other" ── Xavier: overdue, in another structure
+root (participant "participant")
+├── Asha      level 1  300.00 overdue since 2026-03-01: grace 2026-03-20, 5 days left
+│   ├── Bina  level 2  300.00 overdue since 2026-02-25: grace 2026-03-16, 1 day left
+│   │   └── Dev   level 3  on track (first due 2026-04-01)
+│   └── Farid level 2  a cancelled plan only
+├── Chetan    level 1  600.00 overdue since 2026-02-01: grace 2026-02-20, 23 days past
+└── Esha      level 1  no plan
+other participant "other" ── Xavier: overdue, in another structure
 """
 
 import datetime as dt

@@ -70,9 +70,7 @@ def test_a_row_with_nothing_overdue_has_nulls_and_zero_money(root_client, struct
     assert row["last_contact"] is None
 
 
-def test_the_structure_is_every_level_below_the_participant_and_nobody_else(
-    root_client, structure
-):
+def test_the_structure_is_every_level_below_the_participant_and_nobody_else(root_client, structure):
     body = get(root_client, ordering="name").json()
     assert body["count"] == 6
     assert names(get(root_client, ordering="name")) == [
@@ -164,9 +162,7 @@ def test_without_ordering_the_most_urgent_come_first(root_client, structure):
     assert names(get(root_client)) == ["Chetan", "Bina", "Asha", "Dev", "Esha", "Farid"]
 
 
-def test_a_broken_promise_puts_the_client_back_at_the_top_by_urgency(
-    root_client, structure, today
-):
+def test_a_broken_promise_puts_the_client_back_at_the_top_by_urgency(root_client, structure, today):
     contact_log_record(
         investor=structure.asha,
         author=structure.root.user,
