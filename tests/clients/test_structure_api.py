@@ -42,7 +42,7 @@ def test_an_overdue_row_has_every_spec_field_with_its_exact_type(root_client, st
     body = get(root_client, search="Chetan").json()
     assert set(body) == {"count", "next", "previous", "results"}
     (row,) = body["results"]
-    assert SPEC_FIELDS <= set(row)
+    assert set(row) >= SPEC_FIELDS
     assert {key: row[key] for key in SPEC_FIELDS} == {
         "id": structure.chetan.pk,
         "name": "Chetan Rao",
@@ -218,7 +218,7 @@ def test_a_pending_promise_due_before_the_deadline_lets_the_client_wait_below_th
 def test_results_are_paginated_with_next_and_previous(root_client, structure):
     first = get(root_client, ordering="name", page_size=4).json()
     assert first["count"] == 6
-    assert [r["name"] for r in first["results"]][0] == "Asha Verma"
+    assert [r["name"].split()[0] for r in first["results"]] == ["Asha", "Bina", "Chetan", "Dev"]
     assert first["previous"] is None and "page=2" in first["next"]
     second = root_client.get(first["next"]).json()
     assert [r["name"].split()[0] for r in second["results"]] == ["Esha", "Farid"]
