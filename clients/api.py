@@ -98,11 +98,21 @@ class ContactLogEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MoneyStringField(serializers.CharField):
+    """Money as a JSON string ("250.00"); a JSON number is refused (0.1 + 0.2 is not money).
+    The amount itself is checked by the service's money rule."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Give the amount as a string such as '250.00'.")
+        return super().to_internal_value(data)
+
+
 class ContactLogInputSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=ContactOutcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     promised_on = serializers.DateField(required=False, allow_null=True)
-    promised_amount = serializers.CharField(
+    promised_amount = MoneyStringField(
         required=False,
         allow_blank=True,
         allow_null=True,
