@@ -13,7 +13,12 @@ from backoffice.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_s
 
 from .filters import StructureFilter
 from .models import ContactLogEntry, ContactOutcome, Investor, InvestorQuerySet, PromiseState
-from .selectors import RowStatus, investor_contact_log, structure_root_of
+from .selectors import (
+    RowStatus,
+    investor_contact_log,
+    request_structure_root,
+    structure_root_of,
+)
 from .services import (
     contact_log_record,
     investor_create,
@@ -22,12 +27,12 @@ from .services import (
 )
 
 
-def visible_investors(user) -> InvestorQuerySet:
+def visible_investors(user, *, request=None) -> InvestorQuerySet:
     """The investors `user` may read: staff every one; a participant their own structure and
-    themselves; anyone else nobody."""
+    themselves; anyone else nobody. Given the request, the participant is read once for it."""
     if user.is_staff:
         return Investor.objects.all()
-    root = structure_root_of(user)
+    root = request_structure_root(request) if request is not None else structure_root_of(user)
     if root is None:
         return Investor.objects.none()
     return Investor.objects.in_structure_of(root) | Investor.objects.filter(pk=root.pk)
@@ -271,4 +276,4 @@ class StructureView(BusinessDayMixin, generics.ListAPIView):
         if is_schema_generation(self):
             return Investor.objects.none()
         # The outer bound of what this user may read; the filter narrows it to one structure.
-        return visible_investors(self.request.user)
+        return visible_investors(self.request.user, request=self.request)

@@ -18,8 +18,8 @@ from .models import MAX_DEPTH, Investor
 from .selectors import (
     URGENCY_ORDER,
     overdue_investor_ids,
+    request_structure_root,
     structure_investors,
-    structure_root_of,
 )
 
 # Bounds that keep a typo from reaching the database as an out-of-range integer.
@@ -92,12 +92,13 @@ class StructureOrdering(django_filters.OrderingFilter):
 class StructureFilterForm(forms.Form):
     """Resolves whose structure is read (`self.root`) from the user and `participant`."""
 
-    user = None  # set by StructureFilter.form
+    request = None  # set by StructureFilter.form
     root: Investor | None = None
 
     def clean(self):
         cleaned = super().clean()
-        user = self.user
+        request = self.request
+        user = getattr(request, "user", None)
         chosen = cleaned.get("participant")
         if "participant" in self.errors:
             return cleaned
@@ -107,7 +108,7 @@ class StructureFilterForm(forms.Form):
             else:
                 self.root = chosen
             return cleaned
-        self.root = structure_root_of(user) if user else None
+        self.root = request_structure_root(request) if user else None
         if self.root is None and user is not None and user.is_staff:
             self.add_error(
                 "participant", _("Choose a participant: staff may read anyone's structure.")
@@ -178,7 +179,7 @@ class StructureFilter(django_filters.FilterSet):
     @property
     def form(self):
         form = super().form
-        form.user = getattr(self.request, "user", None)
+        form.request = self.request
         return form
 
     @property

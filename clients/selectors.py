@@ -43,13 +43,18 @@ def overdue_investor_ids(today: dt.date) -> models.QuerySet:
 
 
 def structure_root_of(user) -> Investor | None:
-    """The participant a signed-in user is, if any. Read once per request: the answer is
-    kept on the user object, which lives as long as the request."""
+    """The participant a signed-in user is, if any."""
     if not user.is_authenticated:
         return None
-    if not hasattr(user, "_structure_root"):
-        user._structure_root = Investor.objects.filter(user_id=user.pk).first()
-    return user._structure_root
+    return Investor.objects.filter(user_id=user.pk).first()
+
+
+def request_structure_root(request) -> Investor | None:
+    """`structure_root_of(request.user)`, read once per request: the view's scope and the
+    filter's root come from the same row and the same query."""
+    if not hasattr(request, "_structure_root"):
+        request._structure_root = structure_root_of(request.user)
+    return request._structure_root
 
 
 def structure_investors(

@@ -31,8 +31,8 @@ from .selectors import (
     RowStatus,
     investor_contact_log,
     investor_plans,
+    request_structure_root,
     structure_investors,
-    structure_root_of,
     structure_summary,
 )
 from .services import contact_log_record
@@ -57,7 +57,10 @@ def _page_size(request) -> int:
 
 def _structure_filter(request, today) -> StructureFilter:
     return StructureFilter(
-        request.GET, queryset=visible_investors(request.user), request=request, today=today
+        request.GET,
+        queryset=visible_investors(request.user, request=request),
+        request=request,
+        today=today,
     )
 
 
@@ -203,7 +206,7 @@ def structure_export(request):
 
 def _investor_context(request, pk: int, today) -> dict:
     """The investor page's data, or 404 when the investor is outside what the user may read."""
-    visible = visible_investors(request.user)
+    visible = visible_investors(request.user, request=request)
     investor = visible.filter(pk=pk).first()
     if investor is None:
         raise Http404
@@ -211,7 +214,7 @@ def _investor_context(request, pk: int, today) -> dict:
     chosen = request.GET.get("participant", "")
     if request.user.is_staff and chosen.isdigit():
         root = Investor.objects.participants().filter(pk=int(chosen)).first()
-    root = root or structure_root_of(request.user)
+    root = root or request_structure_root(request)
     row = None
     if root is not None:
         row = structure_investors(Investor.objects.all(), root=root, today=today).filter(pk=pk)
