@@ -46,8 +46,10 @@ def row_names(page) -> list[str]:
 
 
 def test_a_participant_finds_the_most_urgent_client_logs_a_promise_exports_and_reads_hindi(
-    chromium, live_server, portfolio, artifacts
+    portfolio, live_server, chromium, artifacts
 ):
+    # The database first: the (session-wide) live server is then stopped before the test
+    # database is dropped, and holds no connection to it by then.
     context = chromium.new_context(viewport=DESKTOP, accept_downloads=True)
     page = context.new_page()
 
