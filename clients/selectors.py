@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.lib.db import AddDays, DaysBetween, date_value
+from installments import rules
 from installments.models import MONEY, Installment, Plan, PlanStatus
 
 from .models import ContactLogEntry, Investor, InvestorQuerySet, PromiseState
@@ -57,6 +59,52 @@ def request_structure_root(request) -> Investor | None:
     return request._structure_root
 
 
+def with_overdue_aggregated(queryset: InvestorQuerySet, today: dt.date) -> InvestorQuerySet:
+    """The values of `InvestorQuerySet.with_overdue(today)` (`oldest_overdue_due_date`,
+    `grace_deadline`, `overdue_amount`, `overdue`, `days_left`), read in one pass.
+
+    Aggregates over one LEFT JOIN of the plans and their installments, grouped by investor,
+    instead of correlated subqueries: an annotation that refers to another (days left to the
+    grace deadline, the status and the urgency to both) repeats that subquery wherever it
+    appears, which at 10,000 overdue investors cost seconds; the aggregates cost one join.
+    MIN is blind to the plan rows the installment join repeats; each installment appears once.
+    """
+    overdue_plan = models.Q(
+        plans__status=PlanStatus.ACTIVE, plans__oldest_unpaid_due_date__lt=today
+    )
+    natural = AddDays("plans__oldest_unpaid_due_date", rules.GRACE_DAYS)
+    plan_grace = Greatest(
+        natural,
+        Coalesce("plans__hold_until", natural),
+        Coalesce("plans__grace_extended_to", natural),
+    )
+    owed = models.Q(
+        plans__status=PlanStatus.ACTIVE,
+        plans__installments__paid_on__isnull=True,
+        plans__installments__due_date__lt=today,
+    )
+    money = models.DecimalField(**MONEY)
+    return queryset.annotate(
+        oldest_overdue_due_date=models.Min("plans__oldest_unpaid_due_date", filter=overdue_plan),
+        grace_deadline=models.Min(plan_grace, filter=overdue_plan, output_field=models.DateField()),
+        overdue_amount=Coalesce(
+            models.Sum(
+                models.F("plans__installments__amount")
+                - models.F("plans__installments__paid_amount"),
+                filter=owed,
+                output_field=money,
+            ),
+            models.Value(Decimal("0.00")),
+            output_field=money,
+        ),
+    ).annotate(
+        overdue=models.ExpressionWrapper(
+            models.Q(oldest_overdue_due_date__isnull=False), output_field=models.BooleanField()
+        ),
+        days_left=DaysBetween("grace_deadline", date_value(today)),
+    )
+
+
 def structure_investors(
     queryset: InvestorQuerySet, *, root: Investor, today: dt.date
 ) -> InvestorQuerySet:
@@ -69,23 +117,18 @@ def structure_investors(
     )
     latest_promise = latest.with_promise_state(today)
     active_plan = Plan.objects.filter(investor=models.OuterRef("pk"), status=PlanStatus.ACTIVE)
-    rows = (
-        queryset.in_structure_of(root)
-        .with_level(root)
-        .with_overdue(today)
-        .annotate(
-            contact_outcome=models.Subquery(latest.values("outcome")[:1]),
-            contact_at=models.Subquery(latest.values("contacted_at")[:1]),
-            contact_promised_on=models.Subquery(latest.values("promised_on")[:1]),
-            contact_promised_amount=models.Subquery(
-                latest.values("promised_amount")[:1],
-                output_field=models.DecimalField(**MONEY),
-            ),
-            promise_state=models.Subquery(
-                latest_promise.values("promise_state")[:1], output_field=models.CharField()
-            ),
-            has_active_plan=models.Exists(active_plan),
-        )
+    rows = with_overdue_aggregated(queryset.in_structure_of(root).with_level(root), today).annotate(
+        contact_outcome=models.Subquery(latest.values("outcome")[:1]),
+        contact_at=models.Subquery(latest.values("contacted_at")[:1]),
+        contact_promised_on=models.Subquery(latest.values("promised_on")[:1]),
+        contact_promised_amount=models.Subquery(
+            latest.values("promised_amount")[:1],
+            output_field=models.DecimalField(**MONEY),
+        ),
+        promise_state=models.Subquery(
+            latest_promise.values("promise_state")[:1], output_field=models.CharField()
+        ),
+        has_active_plan=models.Exists(active_plan),
     )
     return rows.annotate(
         status=models.Case(

@@ -335,3 +335,34 @@ def test_the_schema_documents_every_structure_parameter(staff_client):
         "page",
         "page_size",
     } <= parameters
+
+
+def test_the_structure_reads_the_same_overdue_state_as_the_investor_read_model(
+    root_client, structure, today
+):
+    """The Structure's one-pass aggregates agree with InvestorQuerySet.with_overdue, also for
+    an investor with two overdue plans, one on hold past its natural deadline."""
+    from clients.models import Investor
+    from installments.models import Plan
+
+    second = make_plan(
+        investor=structure.asha, first_due_date=dt.date(2026, 2, 20), today=dt.date(2026, 2, 1)
+    )
+    Plan.objects.filter(pk=second.pk).update(hold_until=dt.date(2026, 4, 30))
+    fields = ["overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"]
+    expected = {
+        row["id"]: {key: row[key] for key in fields}
+        for row in Investor.objects.in_structure_of(structure.root)
+        .with_overdue(today)
+        .values("id", *fields)
+    }
+    listed = get(root_client, page_size=50).json()["results"]
+    actual = {row["id"]: {key: row[key] for key in fields} for row in listed}
+    for values in expected.values():
+        values["overdue_amount"] = f"{values['overdue_amount']:.2f}"
+        for key in ("oldest_overdue_due_date", "grace_deadline"):
+            values[key] = values[key] and values[key].isoformat()
+    assert actual == expected
+    assert actual[structure.asha.pk]["overdue_amount"] == "600.00"
+    assert actual[structure.asha.pk]["oldest_overdue_due_date"] == "2026-02-20"
+    assert actual[structure.asha.pk]["grace_deadline"] == "2026-03-20"  # the other plan's
