@@ -4,6 +4,7 @@ The defaults are the embedded demo: SQLite next to manage.py, no broker (Celery 
 in-process). Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "clients",
     "installments",
     "reminders",
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (AXES_LOCKOUT_TEMPLATE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -99,6 +103,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("hi", "हिन्दी")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Hindi money in Indian grouping (12,34,567.00); dates and month names from Django's locale.
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 USE_I18N = True
 USE_TZ = True
 # Timestamps are stored in UTC; every business date ("today", due dates, the scan date) is a
@@ -109,6 +115,7 @@ CURRENCY = env("CURRENCY", default="USD")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -118,7 +125,28 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+# ---------------------------------------------------------------------------- sign-in
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "structure"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes) for every way in: the site's sign-in, the admin's and
+# POST /api/auth/token/ all call authenticate() with the request, which the first backend
+# checks. After LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is
+# refused for LOGIN_COOLOFF_MINUTES (a username alone would let anyone lock a participant
+# out; an address alone would lock out a whole office behind one NAT).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy, set AXES_IPWARE_PROXY_COUNT so the client's address is the one counted.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -27,7 +27,7 @@ from backoffice.lib.admin import (
 )
 from installments.models import Plan
 
-from .models import Investor, Participant
+from .models import ContactLogEntry, Investor, Participant, PromiseState
 from .services import investor_create, investor_move, participant_grant_login
 
 # What the change page edits; the tree (sponsor, path, depth) and the login have services.
@@ -405,3 +405,58 @@ class ParticipantAdmin(InvestorAdmin):
 
     def has_add_permission(self, request):
         return False  # an investor becomes a participant by being granted a login
+
+
+# ---------------------------------------------------------------------------- contact log
+
+
+@admin.register(ContactLogEntry)
+class ContactLogEntryAdmin(admin.ModelAdmin):
+    """What participants logged when they contacted their clients. Read-only: the log is a
+    record of what happened; participants write it from the Structure."""
+
+    list_display = [
+        "contacted_at_iso",
+        "investor",
+        "outcome",
+        "promised_on_iso",
+        "promised_amount",
+        "promise",
+        "author",
+    ]
+    list_filter = ["outcome"]
+    list_select_related = ["investor", "author"]
+    search_fields = ["investor__name", "investor__phone", "investor__email", "note"]
+    date_hierarchy = "contacted_at"
+    fields = [
+        "investor_link",
+        "author",
+        "contacted_at_iso",
+        "outcome",
+        "promised_on_iso",
+        "promised_amount",
+        "promise",
+        "note",
+    ]
+    readonly_fields = fields
+    contacted_at_iso = iso_datetime("contacted_at", _("contacted at"))
+    promised_on_iso = iso_date("promised_on", _("promised payment date"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_promise_state(request_today(request))
+
+    @admin.display(description=_("promise"))
+    def promise(self, entry):
+        if entry.promise_state is None:
+            return shown(self, None)
+        return PromiseState(entry.promise_state).label
+
+    @admin.display(description=_("investor"))
+    def investor_link(self, entry):
+        return admin_link(entry.investor)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -75,3 +75,17 @@ def anonymous_client():
 @pytest.fixture
 def vendor():
     return connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _login_throttling_off(settings):
+    """django-axes refuses authenticate() without a request, and the test client's login()
+    calls it without one: throttling is off in tests unless a test asks for
+    `login_throttling`. Every HTTP way in passes the request, so it is on in production."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def login_throttling(settings):
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 3

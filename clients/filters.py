@@ -1,0 +1,228 @@
+"""The Structure's one filter definition (SPEC §4, §5): the HTML page, its CSV export and
+GET /api/structure/ all read their rows through `StructureFilter`."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from backoffice.lib.dates import business_today
+from installments.filters import StrictBooleanFilter
+from installments.models import Plan, PlanStatus
+
+from .models import MAX_DEPTH, Investor
+from .selectors import (
+    URGENCY_ORDER,
+    overdue_investor_ids,
+    request_structure_root,
+    structure_investors,
+)
+
+# Bounds that keep a typo from reaching the database as an out-of-range integer.
+DAYS_BOUND = 100_000
+SEARCH_MAX_LENGTH = 100
+
+ORDERINGS = {
+    "urgency": URGENCY_ORDER,
+    "days_left": (models.F("days_left").asc(nulls_last=True),),
+    "-days_left": (models.F("days_left").desc(nulls_last=True),),
+    "overdue_amount": (models.F("overdue_amount").asc(),),
+    "-overdue_amount": (models.F("overdue_amount").desc(),),
+    "name": (models.F("name").asc(),),
+    "-name": (models.F("name").desc(),),
+    "level": (models.F("level").asc(),),
+    "-level": (models.F("level").desc(),),
+}
+ORDERING_LABELS = {
+    "urgency": _("most urgent first"),
+    "days_left": _("days left, fewest first"),
+    "-days_left": _("days left, most first"),
+    "overdue_amount": _("overdue amount, smallest first"),
+    "-overdue_amount": _("overdue amount, largest first"),
+    "name": _("name, A to Z"),
+    "-name": _("name, Z to A"),
+    "level": _("level, nearest first"),
+    "-level": _("level, deepest first"),
+}
+# Ties are broken by name and id, so that pages never overlap or skip a row.
+TIE_BREAK = ("name", "id")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ParticipantFilter(django_filters.ModelChoiceFilter):
+    """Whose structure to read (staff only). Applied before the other filters, as the root
+    that `level` counts from; see `StructureFilterForm.clean`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid_choice": _("No participant has this id.")})
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": list(ORDERINGS),
+        "default": "urgency",
+    }
+)
+class StructureOrdering(django_filters.OrderingFilter):
+    """`urgency` (the default), `days_left`, `overdue_amount`, `name`, `level` and their
+    reverses (`-days_left`, …). Rows without anything overdue come last either way."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["choices"] = list(ORDERING_LABELS.items())
+        kwargs.setdefault("label", _("Order"))
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        keys = [key for key in (value or ()) if key] or ["urgency"]
+        order = [expression for key in keys for expression in ORDERINGS[key]]
+        return qs.order_by(*order, *TIE_BREAK)
+
+
+class StructureFilterForm(forms.Form):
+    """Resolves whose structure is read (`self.root`) from the user and `participant`."""
+
+    request = None  # set by StructureFilter.form
+    root: Investor | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        request = self.request
+        user = getattr(request, "user", None)
+        chosen = cleaned.get("participant")
+        if "participant" in self.errors:
+            return cleaned
+        if chosen is not None:
+            if not (user and user.is_staff):
+                self.add_error("participant", _("Only staff may choose whose structure to read."))
+            else:
+                self.root = chosen
+            return cleaned
+        self.root = request_structure_root(request) if user else None
+        if self.root is None and user is not None and user.is_staff:
+            self.add_error(
+                "participant", _("Choose a participant: staff may read anyone's structure.")
+            )
+        return cleaned
+
+
+class StructureFilter(django_filters.FilterSet):
+    participant = ParticipantFilter(
+        queryset=Investor.objects.participants().order_by("name"),
+        method="filter_participant",
+        label=_("Participant"),
+        help_text="Staff only: whose structure to read (an investor who is a participant).",
+    )
+    overdue = StrictBooleanFilter(
+        method="filter_overdue",
+        label=_("Overdue payments"),
+        help_text="true: only clients with an overdue payment; false: only those without.",
+    )
+    days_left_lte = IntegerFilter(
+        method="filter_days_left_lte",
+        min_value=-DAYS_BOUND,
+        max_value=DAYS_BOUND,
+        label=_("Days left at most"),
+        help_text="Clients whose grace deadline is at most this many days away.",
+    )
+    plan_status = django_filters.ChoiceFilter(
+        choices=PlanStatus.choices,
+        method="filter_plan_status",
+        label=_("Plan status"),
+        help_text="Clients with at least one plan in this status.",
+    )
+    level_lte = IntegerFilter(
+        field_name="level",
+        lookup_expr="lte",
+        min_value=1,
+        max_value=MAX_DEPTH,
+        label=_("Level at most"),
+        help_text="1: direct clients only.",
+    )
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=SEARCH_MAX_LENGTH,
+        label=_("Search"),
+        help_text="Part of a name, phone number or e-mail address.",
+    )
+    ordering = StructureOrdering()
+
+    class Meta:
+        model = Investor
+        fields = [
+            "participant",
+            "overdue",
+            "days_left_lte",
+            "plan_status",
+            "level_lte",
+            "search",
+            "ordering",
+        ]
+        form = StructureFilterForm
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None, today=None):
+        if queryset is None:
+            queryset = Investor.objects.all()
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        self.today = today or business_today()
+
+    @property
+    def form(self):
+        form = super().form
+        form.request = self.request
+        return form
+
+    @property
+    def root(self) -> Investor | None:
+        """The participant whose structure is listed (valid only after validation)."""
+        return self.form.root
+
+    def filter_queryset(self, queryset):
+        root = self.form.root
+        if root is None:
+            return queryset.none()
+        queryset = structure_investors(queryset, root=root, today=self.today)
+        return super().filter_queryset(queryset)
+
+    # -- the filters
+
+    def filter_participant(self, queryset, name, value):
+        return queryset  # already the root of the structure (filter_queryset)
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        overdue = overdue_investor_ids(self.today)
+        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+
+    def filter_days_left_lte(self, queryset, name, value):
+        if value is None:
+            return queryset
+        # Only the overdue have days left; narrowing to them first spares the per-row work.
+        return queryset.filter(pk__in=overdue_investor_ids(self.today), days_left__lte=value)
+
+    def filter_plan_status(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(pk__in=Plan.objects.filter(status=value).values("investor_id"))
+
+    def filter_search(self, queryset, name, value):
+        value = (value or "").strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            models.Q(name__icontains=value)
+            | models.Q(phone__icontains=value)
+            | models.Q(email__icontains=value)
+            | models.Q(messenger__icontains=value)
+        )

@@ -1,0 +1,26 @@
+from django import template
+from django.conf import settings
+
+from clients.contact import format_money
+
+register = template.Library()
+
+
+@register.filter
+def money(amount) -> str:
+    """An amount in the active language's grouping, with the deployment's currency."""
+    if amount is None or amount == "":
+        return ""
+    return format_money(amount, settings.CURRENCY)
+
+
+@register.filter
+def absolute(value: int) -> int:
+    return abs(value)
+
+
+@register.filter
+def outcome_label(value: str) -> str:
+    from clients.models import ContactOutcome
+
+    return ContactOutcome(value).label if value in ContactOutcome.values else value

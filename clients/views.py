@@ -1,0 +1,268 @@
+"""The participant's pages: the Structure, its CSV export, and the investor page with the
+contact log. Thin: `StructureFilter` and the selectors read, `contact_log_record` writes."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from backoffice.lib.dates import business_today
+from backoffice.lib.errors import DomainError
+from installments.models import Plan
+
+from .api import visible_investors
+from .contact import ContactLinks, links_for_row
+from .filters import ORDERING_LABELS, StructureFilter
+from .forms import ContactLogForm
+from .models import Investor, PromiseState
+from .selectors import (
+    RowStatus,
+    investor_contact_log,
+    investor_plans,
+    request_structure_root,
+    structure_investors,
+    structure_summary,
+)
+from .services import contact_log_record
+
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class Row:
+    investor: Investor  # a row of structure_investors, with its annotations
+    links: ContactLinks
+
+
+def _page_size(request) -> int:
+    try:
+        size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
+    except ValueError:
+        return DEFAULT_PAGE_SIZE
+    return size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+
+
+def _structure_filter(request, today) -> StructureFilter:
+    return StructureFilter(
+        request.GET,
+        queryset=visible_investors(request.user, request=request),
+        request=request,
+        today=today,
+    )
+
+
+def _participant_query(request) -> str:
+    """`?participant=<id>` carried from page to page when staff read someone's structure."""
+    participant = request.GET.get("participant", "")
+    return "?" + urlencode({"participant": participant}) if participant else ""
+
+
+@login_required
+def structure(request):
+    today = business_today()
+    filterset = _structure_filter(request, today)
+    valid = filterset.is_valid()
+    root = filterset.root if valid else None
+    choose_participant = (
+        not valid
+        and request.user.is_staff
+        and not request.GET.get("participant")
+        and list(filterset.errors) == ["participant"]
+    )
+    page = summary = None
+    rows: list[Row] = []
+    if root is not None:
+        summary = structure_summary(root=root, today=today)
+        investors = filterset.qs.prefetch_related(
+            Prefetch("plans", queryset=Plan.objects.select_related("package").order_by("-id"))
+        )
+        page = Paginator(investors, _page_size(request)).get_page(request.GET.get("page"))
+        rows = [
+            Row(
+                investor=row,
+                links=links_for_row(row, participant_name=root.name, currency=settings.CURRENCY),
+            )
+            for row in page.object_list
+        ]
+    return render(
+        request,
+        "clients/structure.html",
+        {
+            "filter": filterset,
+            "form": filterset.form,
+            "valid": valid,
+            "choose_participant": choose_participant,
+            "root": root,
+            "summary": summary,
+            "page": page,
+            "rows": rows,
+            "today": today,
+            "orderings": ORDERING_LABELS.items(),
+            "page_sizes": PAGE_SIZES,
+            "filtered": any(
+                request.GET.get(name)
+                for name in ("overdue", "days_left_lte", "plan_status", "level_lte", "search")
+            ),
+            "participant_query": _participant_query(request),
+            "RowStatus": RowStatus,
+            "PromiseState": PromiseState,
+        },
+        status=200 if valid or choose_participant else 400,
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = [
+    "id",
+    "name",
+    "level",
+    "phone",
+    "email",
+    "messenger",
+    "overdue",
+    "overdue_amount",
+    "oldest_overdue_due_date",
+    "grace_deadline",
+    "days_left",
+    "status",
+    "last_contact_outcome",
+    "last_contact_at",
+    "promised_on",
+    "promised_amount",
+    "promise_state",
+]
+
+
+def _iso(value) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _text(value: str) -> str:
+    # A cell starting with = + - @ is a formula to a spreadsheet: keep names inert.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def _csv_row(row) -> list:
+    return [
+        row.pk,
+        _text(row.name),
+        row.level,
+        row.phone,
+        row.email,
+        row.messenger,
+        "true" if row.overdue else "false",
+        f"{row.overdue_amount:.2f}",
+        _iso(row.oldest_overdue_due_date),
+        _iso(row.grace_deadline),
+        "" if row.days_left is None else row.days_left,
+        row.status,
+        row.contact_outcome or "",
+        _iso(row.contact_at),
+        _iso(row.contact_promised_on),
+        "" if row.contact_promised_amount is None else f"{row.contact_promised_amount:.2f}",
+        row.promise_state or "",
+    ]
+
+
+@login_required
+def structure_export(request):
+    """Exactly the rows of the Structure page for the same query string, every page, in the
+    same order, streamed (a 100,000-row structure is never held in memory)."""
+    today = business_today()
+    filterset = _structure_filter(request, today)
+    if not filterset.is_valid():
+        errors = "\n".join(
+            f"{field}: {' '.join(messages_)}" for field, messages_ in filterset.errors.items()
+        )
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(CSV_COLUMNS)
+        for row in filterset.qs.iterator(chunk_size=2000):
+            yield writer.writerow(_csv_row(row))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="structure-{today.isoformat()}.csv"'
+    return response
+
+
+def _investor_context(request, pk: int, today) -> dict:
+    """The investor page's data, or 404 when the investor is outside what the user may read."""
+    visible = visible_investors(request.user, request=request)
+    investor = visible.filter(pk=pk).first()
+    if investor is None:
+        raise Http404
+    root = None
+    chosen = request.GET.get("participant", "")
+    if request.user.is_staff and chosen.isdigit():
+        root = Investor.objects.participants().filter(pk=int(chosen)).first()
+    root = root or request_structure_root(request)
+    row = None
+    if root is not None:
+        row = structure_investors(Investor.objects.all(), root=root, today=today).filter(pk=pk)
+        row = row.first()
+    if row is None:  # staff without a structure chosen, or a participant's own page
+        row = Investor.objects.filter(pk=pk).with_overdue(today).first()
+        row.level = None
+    participant_name = root.name if root else request.user.get_full_name() or ""
+    return {
+        "investor": row,
+        "links": links_for_row(row, participant_name=participant_name, currency=settings.CURRENCY),
+        "plans": investor_plans(investor, today=today),
+        "contact_log": investor_contact_log(investor, today=today),
+        # Reminders sent: wired to the reminder outbox once it exists (an empty list until then).
+        "reminders": [],
+        "today": today,
+        "participant_query": _participant_query(request),
+        "PromiseState": PromiseState,
+    }
+
+
+@login_required
+def investor_detail(request, pk: int):
+    today = business_today()
+    context = _investor_context(request, pk, today)
+    context["form"] = ContactLogForm(initial={"promised_on": today})
+    return render(request, "clients/investor.html", context)
+
+
+@login_required
+@require_POST
+def contact_log_add(request, pk: int):
+    today = business_today()
+    context = _investor_context(request, pk, today)
+    form = ContactLogForm(request.POST)
+    if form.is_valid():
+        try:
+            contact_log_record(
+                investor=context["investor"],
+                author=request.user,
+                today=today,
+                **form.cleaned_data,
+            )
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, _("The contact is logged."))
+            url = reverse("structure-investor", args=[pk]) + context["participant_query"]
+            return redirect(url)
+    context["form"] = form
+    return render(request, "clients/investor.html", context, status=400)
