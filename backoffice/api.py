@@ -78,13 +78,34 @@ def is_schema_generation(view) -> bool:
     return getattr(view, "swagger_fake_view", False)
 
 
+LOCKED_OUT = "Too many failed sign-in attempts for this username: try again later."
+
+
 @extend_schema(
     request=AuthTokenSerializer,
-    responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+    responses={
+        200: inline_serializer("Token", {"token": serializers.CharField()}),
+        429: inline_serializer("LockedOut", {"detail": serializers.CharField()}),
+    },
     auth=[],
 )
 class TokenView(ObtainAuthToken):
-    """`POST /api/auth/token/` with `username` and `password` answers `{"token": ...}`."""
+    """`POST /api/auth/token/` with `username` and `password` answers `{"token": ...}`;
+    after repeated failures for a username from one address, 429 for a while.
+
+    django-axes refuses a locked-out sign-in inside authenticate(). On the site's and the
+    admin's sign-in its middleware turns that into the lockout page; DRF hands authenticate()
+    its own Request wrapper, where the middleware never sees the flag, so this view answers
+    the 429 itself instead of "wrong password".
+    """
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            if getattr(request, "axes_locked_out", False):
+                return Response({"detail": LOCKED_OUT}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+            raise
 
 
 def api_urlpatterns() -> list:
@@ -93,7 +114,7 @@ def api_urlpatterns() -> list:
     The apps' API modules import the shared classes above, so they are imported here, when
     the URLconf is built, not when this module is.
     """
-    from clients.api import InvestorViewSet
+    from clients.api import InvestorViewSet, StructureView
     from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
 
     router = DefaultRouter()
@@ -103,6 +124,7 @@ def api_urlpatterns() -> list:
     router.register("payments", PaymentViewSet, basename="payment")
     return [
         path("auth/token/", TokenView.as_view(), name="api-token"),
+        path("structure/", StructureView.as_view(), name="api-structure"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
         *router.urls,

@@ -4,8 +4,6 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from backoffice.api import api_urlpatterns
-from backoffice.auth import ThrottledTokenView
-from clients.api import StructureView
 
 admin.site.site_header = "Installment back office"
 admin.site.site_title = "Back office admin"
@@ -33,8 +31,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("structure/", include("clients.urls")),
     path("admin/", admin.site.urls),
-    path("api/structure/", StructureView.as_view(), name="api-structure"),
-    # Before the router's own token route, which it replaces with a throttled one.
-    path("api/auth/token/", ThrottledTokenView.as_view(), name="api-token-throttled"),
     path("api/", include(api_urlpatterns())),
 ]
