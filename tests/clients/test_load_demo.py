@@ -196,8 +196,8 @@ def test_the_demo_has_deep_structures_logins_and_plans_in_every_state():
     assert Payment.objects.filter(reference__startswith=demo.REFERENCE_PREFIX).count() == (
         Payment.objects.count()
     )
-    assert "user priya / password demo-participant-2026" in output
-    assert "user admin / password demo-admin-2026" in output
+    assert "/structure/  user priya / password demo-participant-2026" in output
+    assert "/admin/  user admin / password demo-admin-2026" in output
 
 
 @pytest.mark.django_db

@@ -352,6 +352,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"\n  Admin:        {site}/admin/  user {demo.ADMIN_USERNAME} / "
             f"password {demo.ADMIN_PASSWORD}\n"
-            f"  Participant:  {site}/api/  user {demo.DEMO_PARTICIPANT} / "
+            f"  Participant:  {site}/structure/  user {demo.DEMO_PARTICIPANT} / "
             f"password {demo.PARTICIPANT_PASSWORD} (also {others})"
         )
