@@ -32,9 +32,11 @@ def run_scan(django_capture_on_commit_callbacks):
 
     def run(day: dt.date, hour: int = 12, **kwargs):
         now = business_moment(day, hour)
-        with time_machine.travel(now, tick=False):
-            with django_capture_on_commit_callbacks(execute=True):
-                return scan(scan_date=day, now=now, **kwargs)
+        with (
+            time_machine.travel(now, tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            return scan(scan_date=day, now=now, **kwargs)
 
     return run
 

@@ -84,7 +84,7 @@ def test_empty_quiet_hours_mean_none(text):
 
 @pytest.mark.parametrize("text", ["21-8", "evening", "08:00-08:00"])
 def test_malformed_quiet_hours_are_refused_with_a_message(text):
-    with pytest.raises(ValueError, match="quiet hours|range of hours"):
+    with pytest.raises(ValueError, match=r"quiet hours|range of hours"):
         QuietHours.parse(text)
 
 
