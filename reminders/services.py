@@ -147,6 +147,8 @@ class Delivery:
 
 def reminder_deliver(*, reminder_id: int, now: dt.datetime) -> Delivery:
     """Deliver one outbox row, at most once at a time and never when no longer true."""
+    # The plan and installment are read after the claim, so "still true?" sees a payment
+    # that committed while this message waited.
     reminder = Reminder.objects.select_related("recipient").filter(pk=reminder_id).first()
     if reminder is None:
         return Delivery("missing")
@@ -176,11 +178,14 @@ def reminder_deliver(*, reminder_id: int, now: dt.datetime) -> Delivery:
     )
     if not claimed:
         return Delivery("taken")
-    reminder.refresh_from_db()
+    # What the claim wrote; the rest of the row is as read above.
+    reminder.attempts += 1
+    reminder.status = ReminderStatus.SENDING
 
     today = business_today(now)
-    level = CadenceLevel.objects.filter(code=reminder.kind).first()
-    why_not = reason_not_to_send(reminder, level=level, today=today)
+    levels = list(CadenceLevel.objects.active())
+    level = next((lv for lv in levels if lv.code == reminder.kind), None)
+    why_not = reason_not_to_send(reminder, level=level, levels=levels, today=today)
     if why_not:
         _finish(reminder, ReminderStatus.SKIPPED, skip_reason=why_not[:200])
         return Delivery("skipped")
@@ -218,7 +223,9 @@ def address(investor: Investor, channel: str) -> str:
     return (getattr(investor, CHANNEL_ADDRESS[channel]) or "").strip()
 
 
-def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, today: dt.date):
+def reason_not_to_send(
+    reminder: Reminder, *, level: CadenceLevel | None, levels: list[CadenceLevel], today: dt.date
+):
     """Why the message is no longer true or wanted, or None to send it."""
     recipient = reminder.recipient
     if level is None or not level.is_active:
@@ -247,7 +254,7 @@ def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, today:
         return f"the plan is {plan.status}"
     if plan.is_on_hold(today):
         return f"the plan is on hold until {plan.hold_until}"
-    windows = windows_by_recipient(CadenceLevel.objects.active()).get(level.recipient, [])
+    windows = windows_by_recipient(levels).get(level.recipient, [])
     window = window_for(windows, (today - installment.due_date).days)
     if window is None or window.code != level.code:
         return f"its message is no longer true on {today}"
