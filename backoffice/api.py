@@ -116,12 +116,14 @@ def api_urlpatterns() -> list:
     """
     from clients.api import InvestorViewSet, StructureView
     from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
+    from reminders.api import ReminderViewSet
 
     router = DefaultRouter()
     router.register("investors", InvestorViewSet, basename="investor")
     router.register("packages", PackageViewSet, basename="package")
     router.register("plans", PlanViewSet, basename="plan")
     router.register("payments", PaymentViewSet, basename="payment")
+    router.register("reminders", ReminderViewSet, basename="reminder")
     return [
         path("auth/token/", TokenView.as_view(), name="api-token"),
         path("structure/", StructureView.as_view(), name="api-structure"),

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_celery_beat",
     "clients",
     "installments",
     "reminders",
@@ -173,13 +174,67 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Celery: without a broker (the demo) tasks run in-process, eagerly.
+# Celery: without a broker (the demo) tasks run in-process, eagerly, and email goes to the
+# console. Production: CELERY_BROKER_URL=redis://…, workers and one beat (see README).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+# One message at a time per worker process: a long chunk never sits on a queue of
+# deliveries another worker could take, and a killed worker holds back little.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged message after this; longer than any task's time limit.
+# Waiting rows never rely on it: the periodic re-dispatch hands them over again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Reminders (see reminders/ and the README's Reminders section).
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-email"))
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="reminders@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [("Admins", address) for address in env.list("ADMIN_EMAILS", default=[])]
+SMS_BACKEND = env("SMS_BACKEND", default="reminders.channels.ConsoleBackend")
+SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_TOKEN = env("SMS_GATEWAY_TOKEN", default="")
+MESSENGER_BACKEND = env("MESSENGER_BACKEND", default="reminders.channels.ConsoleBackend")
+MESSENGER_GATEWAY_URL = env("MESSENGER_GATEWAY_URL", default="")
+MESSENGER_GATEWAY_TOKEN = env("MESSENGER_GATEWAY_TOKEN", default="")
+REMINDER_GATEWAY_TIMEOUT = env.int("REMINDER_GATEWAY_TIMEOUT", default=10)
+REMINDER_MESSAGE_ID_DOMAIN = env("REMINDER_MESSAGE_ID_DOMAIN", default="backoffice.local")
+# Local hours (in the recipient's time zone) in which SMS and messenger wait for the morning.
+# Email does not ring a phone, so it goes out at once unless listed. Empty: no quiet hours.
+REMINDER_QUIET_HOURS = env("REMINDER_QUIET_HOURS", default="21:00-08:00")
+REMINDER_QUIET_CHANNELS = env.list("REMINDER_QUIET_CHANNELS", default=["sms", "messenger"])
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=6)
+REMINDER_RETRY_SECONDS = env.int("REMINDER_RETRY_SECONDS", default=60)
+# A claimed ("sending") row whose worker died is taken over after this; above the delivery
+# task's hard time limit (60 s), so a slow but living worker is never overtaken.
+REMINDER_CLAIM_SECONDS = env.int("REMINDER_CLAIM_SECONDS", default=300)
+# Pending rows handed to the broker this long ago and still not taken are handed over again.
+REMINDER_REDISPATCH_AFTER_SECONDS = env.int("REMINDER_REDISPATCH_AFTER_SECONDS", default=900)
+REMINDER_CHUNK_SIZE = env.int("REMINDER_CHUNK_SIZE", default=500)
+REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=7)
+REMINDER_DIGEST_NAMES = env.int("REMINDER_DIGEST_NAMES", default=10)
+REMINDER_PAYMENT_INSTRUCTIONS = env(
+    "REMINDER_PAYMENT_INSTRUCTIONS",
+    default="Pay by bank transfer or at your participant's office, quoting the reference.",
+)
+REMINDER_SUPPORT_NAME = env("REMINDER_SUPPORT_NAME", default="the back office")
+REMINDER_SUPPORT_PHONE = env("REMINDER_SUPPORT_PHONE", default="")
+REMINDER_SUPPORT_EMAIL = env("REMINDER_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Where links in messages point (the participant's Structure page in the digest).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_docker_compose_parses_and_every_service_has_a_health_check_or_runs_once():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "db", "redis", "migrate"} <= set(services)
+    assert {"web", "worker", "beat", "db", "redis", "migrate"} <= set(services)
     for name, service in services.items():
         assert "healthcheck" in service or service.get("restart") == "no", name
 
@@ -41,3 +41,27 @@ def test_env_example_documents_every_setting_read_from_the_environment():
     ):
         assert name in documented, name
         assert f'"{name}"' in settings_source, name
+
+
+def test_docker_compose_runs_celery_workers_and_one_beat_on_the_app_image_after_migrations():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    worker, beat = services["worker"], services["beat"]
+    assert worker["command"][:4] == ["celery", "-A", "backoffice", "worker"]
+    assert beat["command"][:4] == ["celery", "-A", "backoffice", "beat"]
+    for service in (worker, beat):
+        assert service["build"] == services["web"]["build"]
+        assert service["environment"]["CELERY_BROKER_URL"].startswith("redis://")
+        assert service["environment"]["DATABASE_URL"].startswith("postgres://")
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "replicas" not in beat.get("deploy", {}), "one beat, never scaled"
+    assert {"postgres-data", "redis-data"} <= set(compose["volumes"])
+
+
+def test_env_example_documents_the_reminder_and_channel_settings():
+    documented = set(
+        re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    )
+    settings_source = (ROOT / "backoffice" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\("([A-Z_]+)"', settings_source))
+    assert read - documented == set()

@@ -1,0 +1,168 @@
+"""Delivery channels. Email goes through Django's email backends; SMS and messenger through
+the backends named in settings (SMS_BACKEND, MESSENGER_BACKEND):
+
+- `ConsoleBackend` prints the message (development, the demo);
+- `LocmemBackend` keeps it in `outbox` (tests);
+- `HttpSmsGateway` / `HttpMessengerGateway` post it to an HTTP gateway configured by URL and
+  token (SMS_GATEWAY_URL/TOKEN, MESSENGER_GATEWAY_URL/TOKEN).
+
+A backend raises `TransportError` for what may work later (network, timeouts, 5xx, 429) and
+`PermanentError` for what never will (a refused number, a 4xx); the delivery task retries
+the first with backoff and records the second for the admins.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.utils.module_loading import import_string
+
+from .models import Channel
+
+
+class TransportError(Exception):
+    """The message did not go out, and may if tried again later."""
+
+
+class PermanentError(Exception):
+    """The message can never go out as it is."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    to: str
+    subject: str
+    text: str
+    # Sent along so a gateway (or a mail server, as Message-ID) can drop a repeat: a worker
+    # that dies between sending and recording "sent" makes the next attempt send again.
+    reference: str
+
+
+class BaseBackend:
+    def send(self, message: Outgoing) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ConsoleBackend(BaseBackend):
+    """Prints the message to standard output, as Django's console email backend does."""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+
+    def send(self, message: Outgoing) -> None:
+        sys.stdout.write(
+            f"--- {self.channel} to {message.to} (ref {message.reference})\n{message.text}\n"
+        )
+        sys.stdout.flush()
+
+
+class LocmemBackend(BaseBackend):
+    """Keeps every message in `LocmemBackend.outbox` (class-wide, like django.core.mail's)."""
+
+    outbox: list[tuple[str, Outgoing]] = []
+
+    def __init__(self, channel: str):
+        self.channel = channel
+
+    def send(self, message: Outgoing) -> None:
+        LocmemBackend.outbox.append((self.channel, message))
+
+
+class HttpGateway(BaseBackend):
+    """POSTs JSON to a gateway with `Authorization: Bearer <token>`."""
+
+    url_setting = ""
+    token_setting = ""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+        self.url = getattr(settings, self.url_setting, "")
+        self.token = getattr(settings, self.token_setting, "")
+        if not self.url:
+            raise PermanentError(f"{self.url_setting} is not set: {channel} cannot be sent.")
+
+    def body(self, message: Outgoing) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def send(self, message: Outgoing) -> None:
+        request = urllib.request.Request(
+            self.url,
+            data=json.dumps(self.body(message)).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.token}",
+                "Idempotency-Key": message.reference,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.REMINDER_GATEWAY_TIMEOUT):
+                return
+        except urllib.error.HTTPError as error:
+            detail = error.read(500).decode(errors="replace")
+            if error.code == 429 or error.code >= 500:
+                raise TransportError(f"gateway answered {error.code}: {detail}") from None
+            raise PermanentError(f"gateway refused ({error.code}): {detail}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            raise TransportError(f"gateway unreachable: {error}") from None
+
+
+class HttpSmsGateway(HttpGateway):
+    """A plain JSON SMS gateway: `{"to", "text", "reference"}`."""
+
+    url_setting = "SMS_GATEWAY_URL"
+    token_setting = "SMS_GATEWAY_TOKEN"
+
+    def body(self, message: Outgoing) -> dict:
+        return {"to": message.to, "text": message.text, "reference": message.reference}
+
+
+class HttpMessengerGateway(HttpGateway):
+    """A messenger API in the shape of WhatsApp's Cloud API text messages."""
+
+    url_setting = "MESSENGER_GATEWAY_URL"
+    token_setting = "MESSENGER_GATEWAY_TOKEN"
+
+    def body(self, message: Outgoing) -> dict:
+        return {
+            "messaging_product": "whatsapp",
+            "to": message.to,
+            "type": "text",
+            "text": {"body": message.text},
+            "biz_opaque_callback_data": message.reference,
+        }
+
+
+def send_email(message: Outgoing) -> None:
+    email = EmailMessage(
+        subject=message.subject,
+        body=message.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.to],
+        headers={
+            "Message-ID": f"<{message.reference}@{settings.REMINDER_MESSAGE_ID_DOMAIN}>",
+            "X-Reminder": message.reference,
+        },
+    )
+    try:
+        get_connection(timeout=settings.REMINDER_GATEWAY_TIMEOUT).send_messages([email])
+    except smtplib.SMTPRecipientsRefused as error:
+        raise PermanentError(f"the mail server refused the address: {error}") from None
+    except (TimeoutError, smtplib.SMTPException, OSError) as error:
+        raise TransportError(f"the mail server failed: {error}") from None
+
+
+def send(channel: str, message: Outgoing) -> None:
+    if channel == Channel.EMAIL:
+        send_email(message)
+        return
+    setting = {Channel.SMS: "SMS_BACKEND", Channel.MESSENGER: "MESSENGER_BACKEND"}[channel]
+    backend_class = import_string(getattr(settings, setting))
+    backend_class(channel).send(message)

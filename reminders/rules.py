@@ -1,0 +1,117 @@
+"""Pure rules of the reminders: when a level's message is true, quiet hours, retry backoff,
+and what a cancellation would cost. No ORM, no clock: dates and moments are arguments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from installments.rules import GRACE_DAYS
+
+
+@dataclass(frozen=True)
+class Window:
+    """A level is true for an installment due on D on the days D+first .. D+last."""
+
+    code: str
+    first: int
+    last: int
+
+    def contains(self, days_from_due: int) -> bool:
+        return self.first <= days_from_due <= self.last
+
+
+def level_windows(levels: Iterable[tuple[str, int]]) -> list[Window]:
+    """The days on which each due-date level's message is still true.
+
+    A level's message stays true until the next level's day: "due in 3 days" on D−3 is
+    still honest on D−1 ("due on D"), but never on D or later. The last level runs to the
+    end of the grace window. So a scan that missed nights sends, for each installment, the
+    one level true today, and nothing whose moment has passed and whose words are no longer
+    true. Levels before or on the due date never reach past it.
+    """
+    ordered = sorted(levels, key=lambda level: level[1])
+    windows = []
+    for index, (code, offset) in enumerate(ordered):
+        following = [o for _, o in ordered[index + 1 :] if o > offset]
+        last = following[0] - 1 if following else max(offset, GRACE_DAYS)
+        if offset < 0:
+            last = min(last, -1)
+        elif offset == 0:
+            last = 0
+        windows.append(Window(code=code, first=offset, last=last))
+    return windows
+
+
+def window_for(windows: Iterable[Window], days_from_due: int) -> Window | None:
+    for window in windows:
+        if window.contains(days_from_due):
+            return window
+    return None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours in which nothing buzzes a phone, e.g. 21:00 to 08:00 (may cross midnight)."""
+
+    start: dt.time
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours | None:
+        """ "21:00-08:00", or empty for none. Raises ValueError on anything else."""
+        text = (text or "").strip()
+        if not text:
+            return None
+        try:
+            start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-"))
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a range of hours such as 21:00-08:00 (empty: none)"
+            ) from None
+        if start == end:
+            raise ValueError(f"{text!r} is an empty range of quiet hours")
+        return cls(start=start, end=end)
+
+    def contains(self, local: dt.time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def next_allowed(self, moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        """`moment` itself outside quiet hours, else the end of the quiet hours in `zone`
+        (the next morning there), as an aware datetime."""
+        local = moment.astimezone(zone)
+        if not self.contains(local.time().replace(tzinfo=None)):
+            return moment
+        day = local.date()
+        if self.start > self.end and local.time().replace(tzinfo=None) >= self.start:
+            day += dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.end, tzinfo=zone)
+
+
+def retry_delay(attempt: int, *, base_seconds: int, cap_seconds: int = 3600) -> int:
+    """Exponential backoff: base, 2×base, 4×base … capped."""
+    return min(cap_seconds, base_seconds * 2 ** max(attempt - 1, 0))
+
+
+@dataclass(frozen=True)
+class SharesAtStake:
+    total: int
+    credited: int
+    final: int  # credited only by the payment that completes the plan
+
+    @property
+    def lost_if_cancelled(self) -> int:
+        return self.total - self.credited
+
+
+def shares_at_stake(*, shares: int, final_fraction: Fraction, credited: int) -> SharesAtStake:
+    """What a cancellation keeps and loses: the shares credited so far stay; the rest, which
+    includes the final credit of about F of the package, is never credited."""
+    progressive_full = math.floor(shares * (1 - final_fraction))
+    return SharesAtStake(total=shares, credited=credited, final=shares - progressive_full)

@@ -1,0 +1,507 @@
+"""The nightly scan: cancel what ran out of grace, then queue the reminders.
+
+`scan()` is the one entry point: the beat task and `manage.py scan_overdue` both call it.
+
+1. Catch up: each night since the last completed scan that has no completed run is scanned
+   late, for cancellation only (so a plan is cancelled on the date it would have been);
+   reminders are queued once, for today, and only those still true today.
+2. Cancel: `installments.services.plans_cancel_expired` (set-based, row-locked).
+3. Queue: the plans that may need a reminder today are read from an index range and split
+   into chunks of plan ids, recorded as ScanChunk rows, and handed to the workers by id after
+   commit (plus one chunk for the participants' digests). More workers, more chunks at once.
+   A chunk inserts its reminder rows with ON CONFLICT DO NOTHING against the outbox's unique
+   constraints, so a chunk run twice, a rescan or two scans at once never make a second copy.
+   The last chunk to finish closes the ScanRun.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.db import models, transaction
+
+from clients.models import Investor
+from installments.models import Installment, Plan, PlanStatus
+from installments.services import Cancellation, plans_cancel_expired
+
+from .models import (
+    CadenceLevel,
+    ChannelOptOut,
+    Recipient,
+    Reminder,
+    ScanChunk,
+    ScanRun,
+    Trigger,
+)
+from .selectors import ancestor_paths, nearest_participants, participants_above
+from .services import (
+    CANCELLED_NOTICE_DAYS,
+    address,
+    dispatch_on_commit,
+    not_before,
+    windows_by_recipient,
+)
+
+logger = logging.getLogger(__name__)
+
+DAY = dt.timedelta(days=1)
+DUE_SOON_DAYS = 3
+
+
+@dataclass
+class ScanReport:
+    scan_date: dt.date
+    run: ScanRun | None
+    cancellations: list[Cancellation] = field(default_factory=list)
+    caught_up: list[ScanRun] = field(default_factory=list)
+    reminders: int = 0  # queued (dry run: that would be considered)
+
+
+# ---------------------------------------------------------------------------- the scan
+
+
+def missed_dates(scan_date: dt.date) -> list[dt.date]:
+    """Nights before `scan_date` with no completed scan since the last completed one, at
+    most REMINDER_CATCH_UP_DAYS back. None before the first scan ever."""
+    last = (
+        ScanRun.objects.filter(finished_at__isnull=False, scan_date__lt=scan_date)
+        .aggregate(last=models.Max("scan_date"))
+        .get("last")
+    )
+    if last is None:
+        return []
+    first = max(last + DAY, scan_date - dt.timedelta(days=settings.REMINDER_CATCH_UP_DAYS))
+    return [first + k * DAY for k in range((scan_date - first).days)]
+
+
+def scan(
+    *, scan_date: dt.date, now: dt.datetime, trigger: str = "schedule", dry_run: bool = False
+) -> ScanReport:
+    report = ScanReport(scan_date=scan_date, run=None)
+    missed = missed_dates(scan_date)
+    for night in missed:
+        cancelled = plans_cancel_expired(scan_date=night, dry_run=dry_run)
+        report.cancellations += cancelled
+        if not dry_run:
+            report.caught_up.append(
+                ScanRun.objects.create(
+                    scan_date=night,
+                    trigger=trigger,
+                    caught_up=True,
+                    plans_cancelled=len(cancelled),
+                    finished_at=now,
+                )
+            )
+    cancelled = plans_cancel_expired(scan_date=scan_date, dry_run=dry_run)
+    report.cancellations += cancelled
+    plan_ids = candidate_plan_ids(scan_date)
+    if dry_run:
+        levels = list(CadenceLevel.objects.active())
+        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, levels=levels, run=None)
+        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, levels=levels, run=None)
+        report.reminders = len(rows)
+        return report
+
+    size = settings.REMINDER_CHUNK_SIZE
+    slices = [plan_ids[start : start + size] for start in range(0, len(plan_ids), size)]
+    with transaction.atomic():
+        run = ScanRun.objects.create(
+            scan_date=scan_date,
+            trigger=trigger,
+            plans_cancelled=len(cancelled),
+            chunks_total=len(slices) + 1,
+            cancelled_since=missed[0] if missed else scan_date,
+        )
+        chunks = [ScanChunk(run=run, number=0, is_digest=True)] + [
+            ScanChunk(run=run, number=n, plan_ids=ids) for n, ids in enumerate(slices, start=1)
+        ]
+        ScanChunk.objects.bulk_create(chunks)
+        chunk_ids = list(run.chunks.order_by("number").values_list("pk", flat=True))
+        transaction.on_commit(lambda: dispatch_chunks(chunk_ids))
+    report.run = run
+    logger.info(
+        "scan %s: %d plan(s) cancelled, %d plan(s) in %d chunk(s) for reminders",
+        scan_date,
+        len(report.cancellations),
+        len(plan_ids),
+        len(slices),
+    )
+    return report
+
+
+def candidate_plan_ids(scan_date: dt.date) -> list[int]:
+    """The plans that may need a reminder today: active ones whose oldest unpaid installment
+    falls in some level's window (a range on the partial index of active plans by that
+    date), and those cancelled recently enough for a notice. The day's plans, not the
+    table's."""
+    levels = list(CadenceLevel.objects.active())
+    windows = [w for ws in windows_by_recipient(levels).values() for w in ws]
+    ids: set[int] = set()
+    if windows:
+        ahead = max(0, *(-w.first for w in windows))
+        behind = max(0, *(w.last for w in windows))
+        ids.update(
+            Plan.objects.filter(
+                status=PlanStatus.ACTIVE,
+                oldest_unpaid_due_date__gte=scan_date - behind * DAY,
+                oldest_unpaid_due_date__lte=scan_date + ahead * DAY,
+            ).values_list("pk", flat=True)
+        )
+    if any(level.trigger == Trigger.CANCELLED for level in levels):
+        ids.update(
+            Plan.objects.filter(
+                status=PlanStatus.CANCELLED,
+                cancelled_on__gte=scan_date - CANCELLED_NOTICE_DAYS * DAY,
+                cancelled_on__lte=scan_date,
+            ).values_list("pk", flat=True)
+        )
+    return sorted(ids)
+
+
+def dispatch_chunks(chunk_ids: list[int]) -> None:
+    """Hand the chunks to the workers. A chunk the broker will not take is run here and
+    now: writing reminder rows needs only the database, so a broker outage delays the
+    sending, never the outbox."""
+    from .tasks import run_scan_chunk
+
+    app = run_scan_chunk.app
+    remaining = list(chunk_ids)
+    if not app.conf.task_always_eager:
+        try:
+            with app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1)
+                with connection.Producer() as producer:
+                    while remaining:
+                        run_scan_chunk.apply_async((remaining[0],), producer=producer)
+                        remaining.pop(0)
+        except Exception as error:
+            logger.warning(
+                "broker unavailable, running %d scan chunk(s) in-process: %s",
+                len(remaining),
+                error,
+            )
+    for chunk_id in remaining:
+        scan_chunk_run(chunk_id=chunk_id, now=_now())
+
+
+def _now() -> dt.datetime:
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+# ---------------------------------------------------------------------------- a chunk
+
+
+def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
+    """Write one chunk's reminder rows and hand the new ones to the workers after commit.
+
+    Returns the number of rows this run of the chunk inserted and handed over. Safe to run
+    twice, and alongside another scan of the same date: the inserts skip every row the
+    outbox's unique constraints already hold.
+    """
+    chunk = ScanChunk.objects.select_related("run").filter(pk=chunk_id).first()
+    if chunk is None or chunk.done_at is not None:
+        return 0
+    run = chunk.run
+    levels = list(CadenceLevel.objects.active())
+    with transaction.atomic():
+        if chunk.is_digest:
+            rows = digest_rows(
+                scan_date=run.scan_date,
+                since=run.cancelled_since or run.scan_date,
+                now=now,
+                levels=levels,
+                run=run,
+            )
+            mine = Reminder.objects.filter(scan_run=run, digest_date=run.scan_date)
+        else:
+            rows = reminder_rows(
+                chunk.plan_ids, scan_date=run.scan_date, now=now, levels=levels, run=run
+            )
+            mine = Reminder.objects.filter(scan_run=run, plan_id__in=chunk.plan_ids)
+        Reminder.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        # The rows this run inserted (a concurrent scan's copies of the same reminders were
+        # refused by the constraint and belong to that run): hand those whose time is now.
+        ready = list(
+            mine.filter(
+                status="pending", scheduled_for__lte=now, dispatched_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        ScanChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now)
+        _close_run_if_done(run.pk, now=now)
+        dispatch_on_commit(ready)
+    return len(ready)
+
+
+def _close_run_if_done(run_id: int, *, now: dt.datetime) -> None:
+    # The run's row lock serialises the chunks' last step: without it, two chunks finishing
+    # at once would each still see the other unfinished, and nobody would close the run.
+    run = ScanRun.objects.select_for_update().get(pk=run_id)
+    if run.finished_at is not None or run.chunks.filter(done_at__isnull=True).exists():
+        return
+    run.finished_at = now
+    run.reminders_queued = run.reminders.count()
+    run.save(update_fields=["finished_at", "reminders_queued"])
+
+
+def scan_chunk_failed(*, chunk_id: int, error: str) -> None:
+    """Record a chunk's failure on its run, for the admin (the chunk will be retried)."""
+    run_id = ScanChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return
+    ScanRun.objects.filter(pk=run_id).update(
+        errors=models.functions.Concat(
+            "errors", models.Value(f"chunk {chunk_id}: {error}\n"), output_field=models.TextField()
+        )
+    )
+
+
+# ---------------------------------------------------------------------------- the rows
+
+
+def _opted_out(investor_ids) -> set[tuple[int, str]]:
+    return set(
+        ChannelOptOut.objects.filter(investor_id__in=set(investor_ids)).values_list(
+            "investor_id", "channel"
+        )
+    )
+
+
+def _rows_for(recipient: Investor, level: CadenceLevel, *, opted_out, now, **subject):
+    for channel in level.channels:
+        if (recipient.pk, channel) in opted_out or not address(recipient, channel):
+            continue
+        yield Reminder(
+            recipient=recipient,
+            kind=level.code,
+            channel=channel,
+            scheduled_for=not_before(now, channel=channel, zone=recipient.zone),
+            **subject,
+        )
+
+
+def reminder_rows(
+    plan_ids, *, scan_date: dt.date, now: dt.datetime, levels, run: ScanRun | None
+) -> list[Reminder]:
+    """The rows of the due-date levels and the cancellation notices for these plans."""
+    by_code = {level.code: level for level in levels}
+    windows = windows_by_recipient(levels)
+    rows: list[Reminder] = []
+    if not plan_ids:
+        return rows
+    due = []
+    all_windows = [w for ws in windows.values() for w in ws]
+    if all_windows:
+        ahead = max(0, *(-w.first for w in all_windows))
+        behind = max(0, *(w.last for w in all_windows))
+        # Reminders are about the oldest unpaid installment: it sets the grace deadline.
+        due = list(
+            Installment.objects.filter(
+                plan_id__in=plan_ids,
+                plan__status=PlanStatus.ACTIVE,
+                paid_on__isnull=True,
+                due_date=models.F("plan__oldest_unpaid_due_date"),
+                due_date__gte=scan_date - behind * DAY,
+                due_date__lte=scan_date + ahead * DAY,
+            )
+            .exclude(plan__hold_until__gte=scan_date)
+            .select_related("plan__investor")
+        )
+    cancelled_levels = [level for level in levels if level.trigger == Trigger.CANCELLED]
+    cancelled = []
+    if cancelled_levels:
+        cancelled = list(
+            Plan.objects.filter(
+                pk__in=plan_ids,
+                status=PlanStatus.CANCELLED,
+                cancelled_on__gte=scan_date - CANCELLED_NOTICE_DAYS * DAY,
+                cancelled_on__lte=scan_date,
+            ).select_related("investor")
+        )
+    investors = [i.plan.investor for i in due] + [p.investor for p in cancelled]
+    needs_participant = any(level.recipient == Recipient.PARTICIPANT for level in levels)
+    participants = nearest_participants(investors) if needs_participant else {}
+
+    def recipient_of(investor: Investor, level: CadenceLevel) -> Investor | None:
+        if level.recipient == Recipient.INVESTOR:
+            return investor
+        return participants.get(investor.pk)
+
+    wanted: list[tuple[Investor, CadenceLevel, dict]] = []
+    for installment in due:
+        days = (scan_date - installment.due_date).days
+        for recipient_windows in windows.values():
+            for window in recipient_windows:
+                if window.contains(days):
+                    level = by_code[window.code]
+                    subject = {"plan_id": installment.plan_id, "installment": installment}
+                    wanted.append((installment.plan.investor, level, subject))
+    for plan in cancelled:
+        for level in cancelled_levels:
+            wanted.append((plan.investor, level, {"plan": plan}))
+
+    recipients = {}
+    for investor, level, _ in wanted:
+        recipient = recipient_of(investor, level)
+        if recipient is not None:
+            recipients[recipient.pk] = recipient
+    opted_out = _opted_out(recipients)
+    for investor, level, subject in wanted:
+        recipient = recipient_of(investor, level)
+        if recipient is None:
+            continue
+        rows.extend(
+            _rows_for(
+                recipient,
+                level,
+                opted_out=opted_out,
+                now=now,
+                queued_on=scan_date,
+                scan_run=run,
+                **subject,
+            )
+        )
+    return rows
+
+
+def digest_rows(
+    *, scan_date: dt.date, since: dt.date, now: dt.datetime, levels, run: ScanRun | None
+) -> list[Reminder]:
+    """One digest per participant whose structure (every level below them) has overdue
+    clients, clients with 3 days or fewer left, or plans cancelled since `since`: counts and
+    the most urgent names. Nothing for a participant with nothing to report.
+
+    Read from the day's overdue and cancelled plans (small), each attributed to every
+    participant above its investor through the path prefixes: no per-participant query.
+    """
+    digest_levels = [level for level in levels if level.trigger == Trigger.DIGEST]
+    if not digest_levels:
+        return []
+    overdue = (
+        Plan.objects.filter(status=PlanStatus.ACTIVE, oldest_unpaid_due_date__lt=scan_date)
+        .exclude(hold_until__gte=scan_date)
+        .with_overdue(scan_date)
+        .filter(days_left__gte=0)
+        .values_list(
+            "investor_id",
+            "investor__name",
+            "investor__path",
+            "investor__phone",
+            "days_left",
+            "overdue_amount",
+        )
+    )
+    cancelled = Plan.objects.filter(
+        status=PlanStatus.CANCELLED, cancelled_on__gte=since, cancelled_on__lte=scan_date
+    ).values_list("investor__path", flat=True)
+
+    clients: dict[int, dict] = {}  # the most urgent plan per investor, amounts summed
+    for investor_id, name, path, phone, days_left, amount in overdue:
+        entry = clients.setdefault(
+            investor_id,
+            {"name": name, "path": path, "phone": phone, "days_left": days_left, "amount": 0},
+        )
+        entry["days_left"] = min(entry["days_left"], days_left)
+        entry["amount"] = Decimal(entry["amount"]) + Decimal(amount)
+    cancelled_paths = list(cancelled)
+    above = participants_above([c["path"] for c in clients.values()] + cancelled_paths)
+    if not above:
+        return []
+
+    per_participant: dict[str, dict] = defaultdict(lambda: {"clients": [], "cancelled_plans": 0})
+    for entry in clients.values():
+        for ancestor in ancestor_paths(entry["path"]):
+            if ancestor in above:
+                per_participant[ancestor]["clients"].append(entry)
+    for path in cancelled_paths:
+        for ancestor in ancestor_paths(path):
+            if ancestor in above:
+                per_participant[ancestor]["cancelled_plans"] += 1
+
+    cap = settings.REMINDER_DIGEST_NAMES
+    rows = []
+    wanted = []
+    for path, found in per_participant.items():
+        urgent = sorted(found["clients"], key=lambda c: (c["days_left"], -c["amount"], c["name"]))
+        payload = {
+            "overdue_clients": len(urgent),
+            "due_soon_clients": sum(1 for c in urgent if c["days_left"] <= DUE_SOON_DAYS),
+            "cancelled_plans": found["cancelled_plans"],
+            "urgent": [
+                {
+                    "name": c["name"],
+                    "phone": c["phone"],
+                    "days_left": c["days_left"],
+                    "overdue_amount": f"{Decimal(c['amount']):.2f}",
+                }
+                for c in urgent[:cap]
+            ],
+            "more": max(0, len(urgent) - cap),
+        }
+        if payload["overdue_clients"] or payload["cancelled_plans"]:
+            wanted.append((above[path], payload))
+    opted_out = _opted_out(p.pk for p, _ in wanted)
+    for participant, payload in wanted:
+        for level in digest_levels:
+            rows.extend(
+                _rows_for(
+                    participant,
+                    level,
+                    opted_out=opted_out,
+                    now=now,
+                    digest_date=scan_date,
+                    queued_on=scan_date,
+                    payload=payload,
+                    scan_run=run,
+                )
+            )
+    return rows
+
+
+# ---------------------------------------------------------------------------- the check
+
+
+def scan_check(*, scan_date: dt.date, now: dt.datetime) -> ScanRun | None:
+    """Flag the scan of `scan_date` when it has not completed (never started, still
+    running, or failed): the admin sees a flagged run, the admins get an email. Flags once."""
+    runs = ScanRun.objects.filter(scan_date=scan_date)
+    if runs.filter(finished_at__isnull=False, errors="").exists():
+        return None
+    if runs.filter(flagged_at__isnull=False).exists():
+        return None
+    problem = f"The scan of {scan_date} had not completed at {now:%Y-%m-%d %H:%M} UTC."
+    with transaction.atomic():
+        run = runs.order_by("-started_at").first()
+        if run is None:
+            run = ScanRun.objects.create(scan_date=scan_date, trigger="check", errors=problem)
+        ScanRun.objects.filter(pk=run.pk).update(flagged_at=now)
+    logger.error(problem)
+    mail_admins(f"Nightly scan of {scan_date} not completed", problem, fail_silently=True)
+    run.refresh_from_db()
+    return run
+
+
+def chunks_redispatch(*, now: dt.datetime) -> int:
+    """Unfinished chunks older than the re-dispatch delay: their worker died or the broker
+    lost them. Running a chunk twice is harmless."""
+    stale_before = now - dt.timedelta(seconds=settings.REMINDER_REDISPATCH_AFTER_SECONDS)
+    ids = list(
+        ScanChunk.objects.filter(
+            done_at__isnull=True,
+            created_at__lt=stale_before,
+            # A chunk still unfinished after a day is for the admin (its run shows the error).
+            created_at__gte=now - dt.timedelta(days=1),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        dispatch_chunks(ids)
+    return len(ids)

@@ -1,0 +1,226 @@
+import datetime as dt
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+
+from reminders.channels import LocmemBackend
+from reminders.scan import scan
+
+
+@pytest.fixture(autouse=True)
+def _reminder_settings(settings):
+    """SMS and messenger into a list, no quiet hours unless a test sets them."""
+    settings.SMS_BACKEND = "reminders.channels.LocmemBackend"
+    settings.MESSENGER_BACKEND = "reminders.channels.LocmemBackend"
+    settings.REMINDER_QUIET_HOURS = ""
+    LocmemBackend.outbox.clear()
+    yield
+    LocmemBackend.outbox.clear()
+
+
+def business_moment(day: dt.date, hour: int = 12, minute: int = 0) -> dt.datetime:
+    return dt.datetime(
+        day.year, day.month, day.day, hour, minute, tzinfo=django_settings.BUSINESS_TIME_ZONE
+    )
+
+
+@pytest.fixture
+def run_scan(django_capture_on_commit_callbacks):
+    """Run the scan of `day` at `hour` business time, with the clock there, and let every
+    on-commit hand-over run (tasks are eager: no broker in tests)."""
+
+    def run(day: dt.date, hour: int = 12, **kwargs):
+        now = business_moment(day, hour)
+        with (
+            time_machine.travel(now, tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            return scan(scan_date=day, now=now, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def at():
+    """Run a callable with the clock at `day` `hour` business time."""
+
+    def call(day: dt.date, fn, hour: int = 12):
+        with time_machine.travel(business_moment(day, hour), tick=False):
+            return fn()
+
+    return call
+
+
+# ---------------------------------------------------------------------------- real services
+#
+# The integration tests start real Celery worker processes against a real Redis (the db
+# number below, default 3) and the PostgreSQL test database. Without Redis they skip on a
+# laptop; with CI=true they fail instead (never skip silently).
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+CI = os.environ.get("CI", "").lower() == "true"
+TEST_BROKER_URL = os.environ.get("REMINDERS_TEST_BROKER_URL", "redis://127.0.0.1:6379/3")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _redis_client():
+    import redis
+
+    return redis.Redis.from_url(TEST_BROKER_URL, socket_connect_timeout=2)
+
+
+@pytest.fixture
+def redis_broker():
+    """The test broker, emptied. Skips without Redis on a laptop; fails in CI."""
+    try:
+        client = _redis_client()
+        client.ping()
+    except Exception as error:
+        message = f"needs Redis at {TEST_BROKER_URL}: {error}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    client.flushdb()  # this database number is the tests' own
+    yield TEST_BROKER_URL
+    client.flushdb()
+
+
+@pytest.fixture
+def publish_to_broker(redis_broker):
+    """This process publishes to the test broker instead of running tasks in-process."""
+    from backoffice.celery import app
+
+    saved = app.conf.broker_url, app.conf.task_always_eager
+
+    def point_at(url: str) -> None:
+        app.conf.broker_url = url
+
+    app.conf.broker_url = redis_broker
+    app.conf.task_always_eager = False
+    yield point_at
+    app.conf.broker_url, app.conf.task_always_eager = saved
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = quote(db["USER"] or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = db["HOST"] or "127.0.0.1"
+    port = db["PORT"] or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+class Workers:
+    """Celery worker processes started by a test, stopped when it ends."""
+
+    def __init__(self, tmp_path: Path, broker: str):
+        self.tmp_path = tmp_path
+        self.broker = broker
+        self.mail_dir = tmp_path / "mail"
+        self.mail_dir.mkdir()
+        self.processes: list[subprocess.Popen] = []
+
+    def env(self, **extra) -> dict:
+        return {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": self.broker,
+            "SECRET_KEY": "worker-test-key",
+            "DEBUG": "false",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.mail_dir),
+            "REMINDER_QUIET_HOURS": "",
+            "REMINDER_CLAIM_SECONDS": "3",
+            "REMINDER_REDISPATCH_AFTER_SECONDS": "2",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+
+    def start(self, name: str = "w1", **extra) -> subprocess.Popen:
+        log = self.tmp_path / f"{name}.log"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "worker",
+                "--pool=solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+                "-n",
+                f"{name}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env(**extra),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "ready." in log.read_text():
+                return process
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
+
+    def kill(self, process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    def delivered(self) -> dict[str, int]:
+        """How many times each reminder reached the email backend, by its reference."""
+        import re
+
+        counts: dict[str, int] = {}
+        for path in self.mail_dir.iterdir():
+            for reference in re.findall(r"^X-Reminder: (\S+)$", path.read_text(), re.MULTILINE):
+                counts[reference] = counts.get(reference, 0) + 1
+        return counts
+
+
+def seed_defaults() -> None:
+    """The cadence, texts and beat entries of the data migration. A transactional test's
+    flush empties every table, migration-seeded rows included; seeding is idempotent."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("reminders.migrations.0002_default_cadence_texts_and_schedule").seed(
+        apps, None
+    )
+
+
+@pytest.fixture
+def workers(transactional_db, redis_broker, tmp_path):
+    seed_defaults()
+    pool = Workers(tmp_path, redis_broker)
+    yield pool
+    pool.stop_all()
