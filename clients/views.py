@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
 from installments.models import Plan
+from reminders.selectors import reminders_to
 
 from .api import visible_investors
 from .contact import ContactLinks, links_for_row
@@ -228,8 +229,7 @@ def _investor_context(request, pk: int, today) -> dict:
         "links": links_for_row(row, participant_name=participant_name, currency=settings.CURRENCY),
         "plans": investor_plans(investor, today=today),
         "contact_log": investor_contact_log(investor, today=today),
-        # Reminders sent: wired to the reminder outbox once it exists (an empty list until then).
-        "reminders": [],
+        "reminders": reminders_to(investor),
         "today": today,
         "participant_query": _participant_query(request),
         "PromiseState": PromiseState,

@@ -46,3 +46,19 @@ def nearest_participants(investors: Iterable[Investor]) -> dict[int, Investor]:
 
 def nearest_participant(investor: Investor) -> Investor | None:
     return nearest_participants([investor]).get(investor.pk)
+
+
+def reminders_to(investor: Investor, *, limit: int = 30):
+    """The latest reminders sent or queued to `investor`, newest first, each with the name of
+    its cadence level (`level_name`) and its plan: one query for the investor page."""
+    from django.db.models import OuterRef, Subquery
+
+    from .models import CadenceLevel, Reminder
+
+    level_name = CadenceLevel.objects.filter(code=OuterRef("kind")).values("name")[:1]
+    return (
+        Reminder.objects.filter(recipient=investor)
+        .select_related("plan__package", "installment")
+        .annotate(level_name=Subquery(level_name))
+        .order_by("-created_at", "-id")[:limit]
+    )

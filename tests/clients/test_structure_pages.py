@@ -235,6 +235,36 @@ def test_the_investor_page_has_plans_schedule_payments_ledger_reminders_and_log(
     assert "Contact log" in body and "No contact logged yet." in body
 
 
+def test_the_investor_page_lists_the_reminders_sent_to_that_investor_only(
+    root_browser, structure, today
+):
+    from django.utils import timezone
+
+    from reminders.models import Reminder
+
+    def reminder(investor, kind):
+        plan = Plan.objects.filter(investor=investor).first()
+        return Reminder.objects.create(
+            recipient=investor,
+            plan=plan,
+            installment=plan.installments.order_by("number").first() if plan else None,
+            kind=kind,
+            channel="email",
+            status="sent",
+            queued_on=today,
+            scheduled_for=timezone.now(),
+            sent_at=timezone.now(),
+        )
+
+    reminder(structure.chetan, "overdue")
+    reminder(structure.asha, "last-warning")
+    body = text(root_browser.get(f"/structure/investors/{structure.chetan.pk}/"))
+    section = body[body.index("Reminders sent") :]
+    assert "No reminders yet" not in section
+    assert "Overdue (D+1) · installment 1" in section  # the cadence level's name
+    assert "Last warning" not in section  # Asha's reminder is on Asha's page
+
+
 def test_the_investor_page_costs_the_same_queries_however_many_plans(
     root_browser, structure, today
 ):
