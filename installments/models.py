@@ -248,6 +248,13 @@ class Plan(models.Model):
             ),
             # An investor's plans, and the Structure's overdue read per investor.
             models.Index(fields=["investor", "status"], name="plan_investor_status_idx"),
+            # The scan's cancellation notices and the digest's "plans cancelled": the plans
+            # cancelled in the last few days.
+            models.Index(
+                fields=["cancelled_on"],
+                name="plan_cancelled_on_idx",
+                condition=models.Q(status="cancelled"),
+            ),
         ]
 
     def __str__(self) -> str:
