@@ -25,7 +25,8 @@ demo: $(BIN)/.installed  ## Start the back office with demo data on http://127.0
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(BIN)/.installed  ## Run the whole test suite (SQLite unless DATABASE_URL is set)
-	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/pytest
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} \
+	CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-true} $(BIN)/pytest
 
 test-postgres: $(BIN)/.installed  ## The test suite on PostgreSQL ($(POSTGRES_URL))
 	DATABASE_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(MAKE) --no-print-directory test

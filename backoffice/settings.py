@@ -174,10 +174,18 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Celery: without a broker (the demo) tasks run in-process, eagerly, and email goes to the
-# console. Production: CELERY_BROKER_URL=redis://…, workers and one beat (see README).
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Celery. The embedded demo (SQLite, no CELERY_BROKER_URL) has no broker: tasks run
+# in-process, eagerly, and email goes to the console. Otherwise (PostgreSQL) the broker is
+# CELERY_BROKER_URL, by default the local Redis, with workers and one beat (see README).
+# The test suite runs tasks eagerly (CELERY_TASK_ALWAYS_EAGER=true, set by `make test`);
+# its integration tests start real workers on Redis.
+_BROKER_URL = env("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=EMBEDDED and not _BROKER_URL
+)
+CELERY_BROKER_URL = _BROKER_URL or (
+    "memory://" if CELERY_TASK_ALWAYS_EAGER else "redis://127.0.0.1:6379/0"
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True

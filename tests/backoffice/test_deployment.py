@@ -65,3 +65,46 @@ def test_env_example_documents_the_reminder_and_channel_settings():
     settings_source = (ROOT / "backoffice" / "settings.py").read_text()
     read = set(re.findall(r'env(?:\.\w+)?\("([A-Z_]+)"', settings_source))
     assert read - documented == set()
+
+
+def celery_settings(**environment) -> dict:
+    """The Celery settings a fresh process reads from `environment` (and nothing else)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER"}
+    }
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps([settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER]))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "backoffice.settings", "SECRET_KEY": "x"}
+        | environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    broker, eager = json.loads(output.strip().splitlines()[-1])
+    return {"broker": broker, "eager": eager}
+
+
+def test_the_embedded_demo_runs_tasks_in_process_without_a_broker():
+    assert celery_settings() == {"broker": "memory://", "eager": True}
+
+
+def test_with_postgresql_the_broker_defaults_to_the_local_redis():
+    settings = celery_settings(DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused")
+    assert settings == {"broker": "redis://127.0.0.1:6379/0", "eager": False}
+
+
+def test_a_configured_broker_is_used_even_with_sqlite():
+    settings = celery_settings(CELERY_BROKER_URL="redis://queue:6379/2")
+    assert settings == {"broker": "redis://queue:6379/2", "eager": False}

@@ -136,6 +136,7 @@ class Workers:
             "DATABASE_URL": database_url(),
             "CONN_MAX_AGE": "0",
             "CELERY_BROKER_URL": self.broker,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
             "SECRET_KEY": "worker-test-key",
             "DEBUG": "false",
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
