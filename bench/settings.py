@@ -11,4 +11,4 @@ ROOT_URLCONF = "bench.urls"
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 # The benchmark serves no static files; WhiteNoise need not look for collectstatic's output.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at")
