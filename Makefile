@@ -8,7 +8,7 @@ PORT ?= 8000
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-postgres lint format check serve scan clean
+.PHONY: help demo test test-postgres lint format check serve scan bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,13 @@ format: $(BIN)/.installed  ## Apply ruff's fixes and formatting
 
 scan: $(BIN)/.installed  ## Run the nightly scan for today (AS_OF=YYYY-MM-DD, DRY_RUN=1)
 	$(BIN)/python manage.py scan_overdue $(if $(AS_OF),--as-of $(AS_OF)) $(if $(DRY_RUN),--dry-run)
+
+SCALE ?= full
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
+
+bench: $(BIN)/.installed  ## Benchmark (SCALE=small: a few minutes); writes bench/last.json (REGENERATE=1: new data)
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} nice -n 10 $(BIN)/python -m bench run \
+		--scale $(SCALE) --server $(BENCH_POSTGRES_URL) $(if $(REGENERATE),--regenerate)
 
 clean:  ## Remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis staticfiles
