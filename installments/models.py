@@ -108,6 +108,22 @@ class PlanStatus(models.TextChoices):
     CANCELLED = "cancelled", _("cancelled")
 
 
+def plan_grace_deadline() -> Greatest:
+    """A plan's grace deadline in SQL (rules.grace_deadline): the oldest unpaid due date plus
+    19 days, or the end of a hold or of a restore's extension when later. NULL when nothing is
+    unpaid.
+
+    The scan filters on this very expression and the partial index `plan_active_grace_idx`
+    indexes it, so the scan's range holds exactly the plans whose deadline passed, not every
+    held or restored plan whose natural window ended long ago. GREATEST skips NULLs on
+    PostgreSQL but not on SQLite: the NULLs are coalesced away.
+    """
+    natural = AddDays("oldest_unpaid_due_date", rules.GRACE_DAYS)
+    return Greatest(
+        natural, Coalesce("hold_until", natural), Coalesce("grace_extended_to", natural)
+    )
+
+
 class PlanQuerySet(models.QuerySet):
     def with_overdue(self, today: dt.date) -> PlanQuerySet:
         """Annotate, in the same query, the overdue state on `today`, read from the data:
@@ -171,18 +187,11 @@ class PlanQuerySet(models.QuerySet):
     def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
         """Active plans that the scan of `scan_date` cancels: grace deadline before it.
 
-        Pure date comparisons on indexed columns, so the scan reads only the plans that change
-        (see the partial index `plan_active_oldest_unpaid_idx`).
+        One range read of the partial index `plan_active_grace_idx`, whatever the table's size:
+        the scan's cost follows the plans that change that night.
         """
-        not_after = models.Q(hold_until__isnull=True) | models.Q(hold_until__lt=scan_date)
-        not_extended = models.Q(grace_extended_to__isnull=True) | models.Q(
-            grace_extended_to__lt=scan_date
-        )
-        return self.filter(
-            not_after,
-            not_extended,
-            status=PlanStatus.ACTIVE,
-            oldest_unpaid_due_date__lt=rules.latest_saveable_due_date(scan_date),
+        return self.alias(scan_grace_deadline=plan_grace_deadline()).filter(
+            status=PlanStatus.ACTIVE, scan_grace_deadline__lt=scan_date
         )
 
     def on_hold(self, today: dt.date) -> PlanQuerySet:
@@ -240,10 +249,18 @@ class Plan(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            # The scan: active plans whose oldest unpaid installment is older than scan − 19.
+            # The Structure's and the reminders' "active plans overdue on D": a range on the
+            # oldest unpaid due date.
             models.Index(
                 fields=["oldest_unpaid_due_date"],
                 name="plan_active_oldest_unpaid_idx",
+                condition=models.Q(status="active"),
+            ),
+            # The nightly scan: active plans whose grace deadline is before the scan date
+            # (PlanQuerySet.past_grace filters on the same expression).
+            models.Index(
+                plan_grace_deadline(),
+                name="plan_active_grace_idx",
                 condition=models.Q(status="active"),
             ),
             # An investor's plans, and the Structure's overdue read per investor.

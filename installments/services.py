@@ -541,23 +541,33 @@ class Cancellation:
 
 
 def plans_to_cancel(scan_date: dt.date):
-    """What the scan of `scan_date` cancels, with the figures it reports."""
-    return (
-        Plan.objects.past_grace(scan_date)
-        .with_overdue(scan_date)
-        .order_by("oldest_unpaid_due_date", "id")
-    )
+    """What the scan of `scan_date` cancels, with the figures it reports.
+
+    No join and no ORDER BY: the rows come straight off the grace-deadline index, and the
+    planner is never tempted to walk the plans by investor to feed a join (measured: seconds
+    at ten million plans). The investors' names and the order are added for the day's few.
+    """
+    return Plan.objects.past_grace(scan_date).with_overdue(scan_date).order_by()
 
 
-def _as_cancellation(plan: Plan) -> Cancellation:
-    return Cancellation(
-        plan_id=plan.pk,
-        investor=plan.investor.name,
-        oldest_unpaid_due_date=plan.oldest_unpaid_due_date,
-        grace_deadline=plan.grace_deadline,
-        # SQLite returns the SUM without its two places.
-        overdue_amount=Decimal(plan.overdue_amount).quantize(rules.CENT),
+def _as_cancellations(plans: list[Plan]) -> list[Cancellation]:
+    names = dict(
+        Investor.objects.filter(pk__in={plan.investor_id for plan in plans}).values_list(
+            "pk", "name"
+        )
     )
+    plans = sorted(plans, key=lambda plan: (plan.oldest_unpaid_due_date, plan.pk))
+    return [
+        Cancellation(
+            plan_id=plan.pk,
+            investor=names[plan.investor_id],
+            oldest_unpaid_due_date=plan.oldest_unpaid_due_date,
+            grace_deadline=plan.grace_deadline,
+            # SQLite returns the SUM without its two places.
+            overdue_amount=Decimal(plan.overdue_amount).quantize(rules.CENT),
+        )
+        for plan in plans
+    ]
 
 
 def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[Cancellation]:
@@ -567,15 +577,14 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
     UPDATE plus one bulk INSERT of audit entries, so the cost follows the number of plans that
     change. Running it again for the same date finds nothing and writes nothing.
     """
-    candidates = plans_to_cancel(scan_date).select_related("investor")
+    candidates = plans_to_cancel(scan_date)
     if dry_run:
-        return [_as_cancellation(plan) for plan in candidates]
+        return _as_cancellations(list(candidates))
     with transaction.atomic():
         # Lock the candidates: a payment that is saving one of them right now finishes first,
         # and a concurrent scan of the same date blocks here and then finds them cancelled
         # (PostgreSQL re-checks the WHERE clause of a locked row after the wait).
-        locked = list(candidates.select_for_update(of=("self",)))
-        cancellations = [_as_cancellation(plan) for plan in locked]
+        cancellations = _as_cancellations(list(candidates.select_for_update()))
         ids = [c.plan_id for c in cancellations]
         if not ids:
             return []

@@ -196,9 +196,9 @@ def test_dry_run_reports_and_changes_nothing():
 def test_scan_reads_only_the_plans_that_change(django_assert_max_num_queries):
     for k in range(5):
         make_plan(first_due_date=D + k * DAY)
-    # Whatever the number of plans: a select of candidates, an update, a bulk insert,
-    # plus the savepoint statements of the transaction.
-    with django_assert_max_num_queries(5):
+    # Whatever the number of plans: a select of candidates, their investors' names, an
+    # update, a bulk insert, plus the savepoint statements of the transaction.
+    with django_assert_max_num_queries(6):
         assert len(scan(D + 40 * DAY)) == 5
 
 
@@ -357,3 +357,32 @@ def test_a_held_plan_that_is_paid_off_is_no_longer_on_hold():
     plan.refresh_from_db()
     assert not plan.is_on_hold(D)
     assert not Plan.objects.on_hold(D).filter(pk=plan.pk).exists()
+
+
+def test_the_scan_query_cancels_exactly_what_the_grace_rule_says():
+    """past_grace() filters on the grace-deadline expression its index serves: for every mix
+    of natural deadline, hold end and restore extension around the scan date, the plans it
+    picks are exactly those rules.scan_cancels() picks."""
+    from itertools import product
+
+    from installments import rules
+
+    scan_date = D + 60 * DAY
+    near = [None, -1, 0, 1]
+    expected = set()
+    for natural, hold, extension in product([-1, 0, 1], near, near):
+        plan = make_plan(first_due_date=D)
+        oldest = scan_date + natural * DAY - rules.GRACE_DAYS * DAY
+        hold_until = None if hold is None else scan_date + hold * DAY
+        extended_to = None if extension is None else scan_date + extension * DAY
+        Plan.objects.filter(pk=plan.pk).update(
+            oldest_unpaid_due_date=oldest, hold_until=hold_until, grace_extended_to=extended_to
+        )
+        deadline = rules.grace_deadline(oldest, hold_until=hold_until, extended_to=extended_to)
+        if rules.scan_cancels(deadline, scan_date):
+            expected.add(plan.pk)
+    fully_paid = make_plan(first_due_date=D)
+    Plan.objects.filter(pk=fully_paid.pk).update(oldest_unpaid_due_date=None)
+
+    assert set(Plan.objects.past_grace(scan_date).values_list("pk", flat=True)) == expected
+    assert 0 < len(expected) < Plan.objects.count() - 1
