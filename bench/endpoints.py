@@ -1,8 +1,7 @@
 """The endpoints measured (no Django import: the orchestrator reads them too)."""
 
-# The Structure request measured. A stand-in view over the same queryset until the Structure
-# endpoint exists: point this at "/api/structure/" then (bench/urls.py keeps the stand-in).
-STRUCTURE_PATH = "/bench/structure/"
+# The Structure request measured: the product's endpoint, as the top participant sees it.
+STRUCTURE_PATH = "/api/structure/"
 HELLO_PATH = "/bench/hello/"
 
 

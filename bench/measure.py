@@ -13,13 +13,15 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from installments import rules
 from installments.models import Plan, PlanEvent, PlanEventKind, PlanStatus
-from installments.services import plans_cancel_expired, plans_to_cancel
+from installments.services import plans_to_cancel
+from reminders import scan as reminder_scan
 
 from .endpoints import structure_url
 
@@ -50,13 +52,28 @@ def _timed(call: Callable[[], object]) -> tuple[float, object]:
 # ---------------------------------------------------------------------------- the scan
 
 
+def scan_moment(scan_date: dt.date) -> dt.datetime:
+    """Noon of the scan date, business time: outside every recipient's quiet hours, so every
+    reminder written is due at once and handed over (at 02:00 the SMS would wait)."""
+    return dt.datetime.combine(scan_date, dt.time(12), tzinfo=settings.BUSINESS_TIME_ZONE)
+
+
 def scan(scan_date: dt.date) -> int:
-    """The product's nightly scan. Later: the full Celery scan, reminders queued included."""
-    return len(plans_cancel_expired(scan_date=scan_date))
+    """The product's nightly scan as it runs: `reminders.scan.scan` (catch-up, cancellations,
+    the day's plans split into chunks), then every chunk run here one after another as one
+    worker would (the reminder rows written). The hand-over to the broker after commit is
+    not part of it (the caller's transaction is rolled back, so it never fires):
+    `reminders_per_second` measures it. Returns the plans cancelled."""
+    now = scan_moment(scan_date)
+    report = reminder_scan.scan(scan_date=scan_date, now=now, trigger="bench")
+    for chunk_id in report.run.chunks.order_by("number").values_list("pk", flat=True):
+        reminder_scan.scan_chunk_run(chunk_id=chunk_id, now=now)
+    return len(report.cancellations)
 
 
 # The least SQL that does the same night's work: one statement that cancels the plans past
-# their deadline and writes their audit entries with the overdue amount.
+# their deadline and writes their audit entries with the overdue amount, then one that
+# writes the reminder rows (see floor_reminder_sql).
 FLOOR_SQL = """
 WITH cancelled AS (
     UPDATE installments_plan SET status = 'cancelled', cancelled_on = %(day)s
@@ -80,14 +97,113 @@ CROSS JOIN LATERAL (
 ) o
 """
 
+_REMINDER_COLUMNS = """(recipient_id, kind, channel, plan_id, installment_id, digest_date,
+    queued_on, scheduled_for, status, attempts, last_error, skip_reason, payload, scan_run_id,
+    created_at)"""
+_CHANNELS = """CROSS JOIN LATERAL (VALUES ('email', i.email, l.by_email),
+    ('sms', i.phone, l.by_sms), ('messenger', i.messenger, l.by_messenger))
+    ch(channel, addr, on_)"""
+_NOT_OPTED_OUT = """ch.on_ AND ch.addr <> '' AND NOT EXISTS (SELECT 1
+    FROM reminders_channeloptout o
+    WHERE o.investor_id = i.id AND o.channel = ch.channel)"""
 
-def scan_floor(scan_date: dt.date) -> int:
+
+def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
+    """The reminder rows of the night in set-based SQL: the due-date levels (the oldest unpaid
+    installment of each active plan not on hold, in the window of the level true today), the
+    cancellation notices, and one digest per participant with overdue clients or cancelled
+    plans below them (counts only: no list of names). Every row `ON CONFLICT DO NOTHING`."""
+    from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.services import CANCELLED_NOTICE_DAYS, windows_by_recipient
+
+    levels = list(CadenceLevel.objects.active())
+    windows = windows_by_recipient(levels).get(Recipient.INVESTOR, [])
+    params = {
+        "day": scan_date,
+        "now": scan_moment(scan_date),
+        "notice_from": scan_date - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
+    }
+    statements = []
+    if windows:
+        values = ", ".join(f"(%(code{n})s, {w.first}, {w.last})" for n, w in enumerate(windows))
+        params.update({f"code{n}": w.code for n, w in enumerate(windows)})
+        statements.append(f"""
+INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
+SELECT i.id, l.code, ch.channel, p.id, n.id, NULL, %(day)s, %(now)s, 'pending', 0, '', '',
+       '{{}}', NULL, now()
+FROM installments_plan p
+JOIN installments_installment n ON n.plan_id = p.id AND n.due_date = p.oldest_unpaid_due_date
+     AND n.paid_on IS NULL
+JOIN clients_investor i ON i.id = p.investor_id
+JOIN (VALUES {values}) w(code, first, last)
+     ON %(day)s::date - n.due_date BETWEEN w.first AND w.last
+JOIN reminders_cadencelevel l ON l.code = w.code
+{_CHANNELS}
+WHERE p.status = 'active' AND (p.hold_until IS NULL OR p.hold_until < %(day)s)
+  AND p.oldest_unpaid_due_date BETWEEN %(day)s::date - {max(w.last for w in windows)}
+                                   AND %(day)s::date + {max(0, *(-w.first for w in windows))}
+  AND {_NOT_OPTED_OUT}
+ON CONFLICT DO NOTHING""")
+    if any(lv.trigger == Trigger.CANCELLED and lv.recipient == Recipient.INVESTOR for lv in levels):
+        statements.append(f"""
+INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
+SELECT i.id, l.code, ch.channel, p.id, NULL, NULL, %(day)s, %(now)s, 'pending', 0, '', '',
+       '{{}}', NULL, now()
+FROM installments_plan p
+JOIN clients_investor i ON i.id = p.investor_id
+JOIN reminders_cadencelevel l ON l.trigger = 'cancelled' AND l.is_active
+     AND l.recipient = 'investor'
+{_CHANNELS}
+WHERE p.status = 'cancelled' AND p.cancelled_on BETWEEN %(notice_from)s AND %(day)s
+  AND {_NOT_OPTED_OUT}
+ON CONFLICT DO NOTHING""")
+    if any(lv.trigger == Trigger.DIGEST for lv in levels):
+        statements.append(f"""
+WITH news AS (
+    SELECT v.path, 1 AS overdue, 0 AS cancelled
+    FROM installments_plan p JOIN clients_investor v ON v.id = p.investor_id
+    WHERE p.status = 'active' AND p.oldest_unpaid_due_date < %(day)s
+      AND (p.hold_until IS NULL OR p.hold_until < %(day)s)
+      AND GREATEST(p.oldest_unpaid_due_date + 19, p.hold_until, p.grace_extended_to)
+          >= %(day)s
+    UNION ALL
+    SELECT v.path, 0, 1
+    FROM installments_plan p JOIN clients_investor v ON v.id = p.investor_id
+    WHERE p.status = 'cancelled' AND p.cancelled_on = %(day)s
+), per_participant AS (
+    SELECT i.id, i.email, i.phone, i.messenger,
+           sum(news.overdue) AS overdue, sum(news.cancelled) AS cancelled
+    FROM clients_investor i
+    JOIN news ON news.path LIKE i.path || '%%' AND news.path <> i.path
+    WHERE i.user_id IS NOT NULL
+    GROUP BY i.id
+)
+INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
+SELECT i.id, l.code, ch.channel, NULL, NULL, %(day)s, %(day)s, %(now)s, 'pending', 0, '', '',
+       jsonb_build_object('overdue_clients', i.overdue, 'cancelled_plans', i.cancelled),
+       NULL, now()
+FROM per_participant i
+JOIN reminders_cadencelevel l ON l.trigger = 'digest' AND l.is_active
+{_CHANNELS}
+WHERE {_NOT_OPTED_OUT}
+ON CONFLICT DO NOTHING""")
+    return statements, params
+
+
+def scan_floor(scan_date: dt.date) -> tuple[int, int]:
+    """The floor: returns (plans cancelled, reminder rows written)."""
+    statements, params = floor_reminder_sql(scan_date)
     with connection.cursor() as cursor:
         cursor.execute(
             FLOOR_SQL,
             {"day": scan_date, "latest": rules.latest_saveable_due_date(scan_date)},
         )
-        return cursor.rowcount
+        cancelled = cursor.rowcount
+        written = 0
+        for statement in statements:
+            cursor.execute(statement, params)
+            written += cursor.rowcount
+    return cancelled, written
 
 
 def naive_scan(scan_date: dt.date, limit: int | None = None) -> int:
@@ -120,40 +236,112 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> int:
     return cancelled
 
 
-def _rows_written() -> int:
-    """Rows this transaction inserted, updated or deleted so far, in every table."""
+# The scan's own record of each run (a rescan records that it ran): not the night's work.
+BOOKKEEPING_TABLES = ("reminders_scanrun", "reminders_scanchunk")
+
+
+def _rows_written() -> dict[str, int]:
+    """Rows this transaction inserted, updated or deleted so far, per table."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
-            "FROM pg_stat_xact_all_tables"
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_all_tables "
+            "WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
         )
-        return int(cursor.fetchone()[0])
+        return dict(cursor.fetchall())
+
+
+def _outbox_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reminders_reminder")
+        return cursor.fetchone()[0]
 
 
 def measure_scan(scan_date: dt.date, runs: int) -> dict:
     scan_times, floor_times = [], []
-    changed = floor_changed = 0
+    changed = floor_changed = reminders = floor_reminders = 0
+    before = _outbox_rows()
     for _ in range(runs):
         with rolled_back():
             seconds, changed = _timed(lambda: scan(scan_date))
+            reminders = _outbox_rows() - before
         scan_times.append(seconds)
         with rolled_back():
-            seconds, floor_changed = _timed(lambda: scan_floor(scan_date))
+            seconds, (floor_changed, floor_reminders) = _timed(lambda: scan_floor(scan_date))
         floor_times.append(seconds)
-    if floor_changed != changed:
-        raise RuntimeError(f"the floor cancelled {floor_changed} plans, the scan {changed}")
+    if (floor_changed, floor_reminders) != (changed, reminders):
+        raise RuntimeError(
+            f"the floor cancelled {floor_changed} plans and wrote {floor_reminders} reminders, "
+            f"the scan {changed} and {reminders}"
+        )
     with rolled_back():
         scan(scan_date)
-        before = _rows_written()
+        first = _rows_written()
         rescan_seconds, rescan_changed = _timed(lambda: scan(scan_date))
-        rescan_rows = _rows_written() - before
+        second = _rows_written()
+    written = {t: n - first.get(t, 0) for t, n in second.items() if n - first.get(t, 0)}
     return {
         "scan_seconds": statistics.median(scan_times),
         "scan_floor_seconds": statistics.median(floor_times),
         "plans_cancelled": changed,
+        "reminders_written": reminders,
         "rescan_seconds": rescan_seconds,
-        "rescan_rows_written": rescan_rows,
+        "rescan_rows_written": sum(n for t, n in written.items() if t not in BOOKKEEPING_TABLES),
+        "rescan_bookkeeping_rows": sum(n for t, n in written.items() if t in BOOKKEEPING_TABLES),
         "rescan_plans_cancelled": rescan_changed,
+    }
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def _handed_over(broker) -> tuple[int, int]:
+    """(messages, reminder ids) of the delivery batches waiting in the broker's queue."""
+    import base64
+    import json
+
+    messages = ids = 0
+    for raw in broker.lrange("celery", 0, -1):
+        message = json.loads(raw)
+        if message["headers"].get("task") != "reminders.deliver_batch":
+            continue
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        messages += 1
+        ids += len(args[0])
+    return messages, ids
+
+
+def measure_reminders(scan_date: dt.date) -> dict:
+    """`reminders_per_second`: the same scan, now with its hand-over: every reminder row
+    written and its id published to the broker (Redis, CELERY_BROKER_URL: the benchmark's
+    own database number, emptied before and after) in delivery batches, over the seconds from
+    the scan's start to the last message published. The messages are counted in Redis."""
+    import redis
+    from celery import current_app
+    from django.test import TestCase
+
+    current_app.conf.task_always_eager = False
+    broker = redis.Redis.from_url(current_app.conf.broker_url)
+    broker.flushdb()
+    before = _outbox_rows()
+    try:
+        with rolled_back():
+            # Inside the rolled-back transaction the on-commit hand-overs are collected and
+            # run at the end of this block, as each chunk's commit would run its own.
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                started = time.perf_counter()
+                scan(scan_date)
+            seconds = time.perf_counter() - started
+            rows = _outbox_rows() - before
+        messages, handed = _handed_over(broker)
+    finally:
+        broker.flushdb()
+    if handed != rows:
+        raise RuntimeError(f"{rows} reminder rows written but {handed} handed to the broker")
+    return {
+        "reminders_per_second": rows / seconds if rows else None,
+        "reminders_queued": rows,
+        "reminders_seconds": seconds,
+        "reminders_messages": messages,
     }
 
 

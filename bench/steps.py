@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from backoffice.lib.dates import business_today
+from installments.models import Plan
 
 from . import generate, measure
 from .scale import SCALES
@@ -86,13 +87,44 @@ def grow(*, factor: int) -> dict:
     _renice_backend()
     started = time.perf_counter()
     logger.info("growing the portfolio to %d×", factor)
-    result = generate.grow(factor=factor, today=dt.date.fromisoformat(portfolio["today"]))
-    generate.vacuum(generate.GROWN_TABLES)
+    today = dt.date.fromisoformat(portfolio["today"])
+    result = generate.grow(factor=factor, today=today)
+    result["clone_reminders"] = clone_reminders_sent(today)
+    generate.vacuum((*generate.GROWN_TABLES, "reminders_reminder"))
     result["grow_seconds"] = round(time.perf_counter() - started, 1)
     result["from"] = portfolio["generated_at"]
     _store_meta("grown", result)
     logger.info("grown in %.0f s", result["grow_seconds"])
     return result
+
+
+def clone_reminders_sent(today: dt.date) -> int:
+    """The clones are inert history for the reminders too: every reminder true today for a
+    cloned plan (those on track, due within days) is in the outbox as already sent, written
+    by the product's own row builder. So tonight's scan reads ten times the candidates and
+    the outbox's constraints refuse the clones' rows, but writes the same rows as at 1x."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from reminders.models import CadenceLevel, Reminder
+    from reminders.scan import candidate_plan_ids, outbox_insert, reminder_rows
+
+    clone_plans = set(
+        Plan.objects.filter(investor_id__gte=generate.CLONE_ID_STRIDE).values_list("pk", flat=True)
+    )
+    ids = [pk for pk in candidate_plan_ids(today) if pk in clone_plans]
+    levels = list(CadenceLevel.objects.active())
+    now = measure.scan_moment(today)
+    written = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), 5000):
+            rows = reminder_rows(ids[start : start + 5000], scan_date=today, now=now, levels=levels)
+            inserted = [pk for pk, _ in outbox_insert(rows, scan_date=today, run_id=None, now=now)]
+            Reminder.objects.filter(pk__in=inserted).update(
+                status="sent", sent_at=timezone.now(), dispatched_at=timezone.now()
+            )
+            written += len(inserted)
+    return written
 
 
 def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
@@ -101,6 +133,8 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     scan_date = dt.date.fromisoformat(portfolio["today"])
     logger.info("measuring the scan of %s", scan_date)
     result = measure.measure_scan(scan_date, scale.scan_runs)
+    logger.info("timing the reminders queued and handed to the broker")
+    result.update(measure.measure_reminders(scan_date))
     if naive:
         logger.info("timing the per-plan loop")
         result.update(measure.measure_naive(scan_date, scale.naive_sample))

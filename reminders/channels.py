@@ -13,6 +13,8 @@ the first with backoff and records the second for the admins.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import smtplib
 import sys
@@ -140,6 +142,25 @@ class HttpMessengerGateway(HttpGateway):
         }
 
 
+# The email connection a batch of deliveries shares (`sending()`): one SMTP session for the
+# batch instead of one per message.
+_email_connection: contextvars.ContextVar = contextvars.ContextVar("email_connection", default=None)
+
+
+@contextlib.contextmanager
+def sending():
+    """Within the block, emails reuse one connection of the email backend (opened on the
+    first message, closed at the end)."""
+    email_connection = get_connection(timeout=settings.REMINDER_GATEWAY_TIMEOUT)
+    token = _email_connection.set(email_connection)
+    try:
+        yield
+    finally:
+        _email_connection.reset(token)
+        with contextlib.suppress(Exception):  # closing a broken session is not a failure
+            email_connection.close()
+
+
 def send_email(message: Outgoing) -> None:
     email = EmailMessage(
         subject=message.subject,
@@ -152,7 +173,14 @@ def send_email(message: Outgoing) -> None:
         },
     )
     try:
-        get_connection(timeout=settings.REMINDER_GATEWAY_TIMEOUT).send_messages([email])
+        shared = _email_connection.get()
+        if shared is None:
+            get_connection(timeout=settings.REMINDER_GATEWAY_TIMEOUT).send_messages([email])
+        else:
+            # Opened here, on the first message, so a mail server that is down is this
+            # message's transport error; the backend keeps the session open while it is.
+            shared.open()
+            shared.send_messages([email])
     except smtplib.SMTPRecipientsRefused as error:
         raise PermanentError(f"the mail server refused the address: {error}") from None
     except (TimeoutError, smtplib.SMTPException, OSError) as error:

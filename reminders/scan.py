@@ -17,20 +17,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
-from clients.models import Investor
 from installments.models import Installment, Plan, PlanStatus
 from installments.services import Cancellation, plans_cancel_expired
 
 from .models import (
+    CHANNEL_ADDRESS,
     CadenceLevel,
     ChannelOptOut,
     Recipient,
@@ -39,10 +42,9 @@ from .models import (
     ScanRun,
     Trigger,
 )
-from .selectors import ancestor_paths, nearest_participants, participants_above
+from .selectors import ancestor_paths, participants_above
 from .services import (
     CANCELLED_NOTICE_DAYS,
-    address,
     dispatch_on_commit,
     not_before,
     windows_by_recipient,
@@ -103,8 +105,8 @@ def scan(
     plan_ids = candidate_plan_ids(scan_date)
     if dry_run:
         levels = list(CadenceLevel.objects.active())
-        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, levels=levels, run=None)
-        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, levels=levels, run=None)
+        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, levels=levels)
+        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, levels=levels)
         report.reminders = len(rows)
         return report
 
@@ -203,8 +205,8 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
     """Write one chunk's reminder rows and hand the new ones to the workers after commit.
 
     Returns the number of rows this run of the chunk inserted and handed over. Safe to run
-    twice, and alongside another scan of the same date: the inserts skip every row the
-    outbox's unique constraints already hold.
+    twice, and alongside another scan of the same date: the insert skips every row the
+    outbox's unique constraints already hold, and returns only the rows it wrote.
     """
     chunk = ScanChunk.objects.select_related("run").filter(pk=chunk_id).first()
     if chunk is None or chunk.done_at is not None:
@@ -218,25 +220,16 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
                 since=run.cancelled_since or run.scan_date,
                 now=now,
                 levels=levels,
-                run=run,
             )
-            mine = Reminder.objects.filter(scan_run=run, digest_date=run.scan_date)
         else:
-            rows = reminder_rows(
-                chunk.plan_ids, scan_date=run.scan_date, now=now, levels=levels, run=run
-            )
-            mine = Reminder.objects.filter(scan_run=run, plan_id__in=chunk.plan_ids)
-        Reminder.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+            rows = reminder_rows(chunk.plan_ids, scan_date=run.scan_date, now=now, levels=levels)
         # The rows this run inserted (a concurrent scan's copies of the same reminders were
         # refused by the constraint and belong to that run): hand those whose time is now.
-        ready = list(
-            mine.filter(
-                status="pending", scheduled_for__lte=now, dispatched_at__isnull=True
-            ).values_list("pk", flat=True)
-        )
+        inserted = outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)
+        ready = [pk for pk, due in inserted if due]
         ScanChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now)
         _close_run_if_done(run.pk, now=now)
-        dispatch_on_commit(ready)
+        dispatch_on_commit(ready, marked=True)
     return len(ready)
 
 
@@ -266,6 +259,68 @@ def scan_chunk_failed(*, chunk_id: int, error: str) -> None:
 # ---------------------------------------------------------------------------- the rows
 
 
+class Contact(NamedTuple):
+    """What a row needs of its recipient: where to reach them and their time zone."""
+
+    id: int
+    email: str
+    phone: str
+    messenger: str
+    time_zone: str
+    path: str = ""
+
+
+CONTACT_FIELDS = ("id", "email", "phone", "messenger", "time_zone", "path")
+
+
+def _contact(investor) -> Contact:
+    return Contact(*(getattr(investor, name) or "" for name in CONTACT_FIELDS))
+
+
+class Row(NamedTuple):
+    """One outbox row to insert (the rest of the columns take their defaults)."""
+
+    recipient_id: int
+    kind: str
+    channel: str
+    scheduled_for: dt.datetime
+    plan_id: int | None = None
+    installment_id: int | None = None
+    digest_date: dt.date | None = None
+    payload: dict | None = None
+
+
+class _RowMaker:
+    """Turns (recipient, level, subject) into rows, one per channel the recipient can be
+    reached on and did not opt out of, scheduled after the quiet hours in their zone."""
+
+    def __init__(self, now: dt.datetime, recipient_ids):
+        self.now = now
+        self.opted_out = _opted_out(recipient_ids)
+        self._moments: dict[tuple[str, str], dt.datetime] = {}
+
+    def _not_before(self, channel: str, time_zone: str) -> dt.datetime:
+        key = (channel, time_zone)
+        if key not in self._moments:
+            zone = ZoneInfo(time_zone) if time_zone else settings.BUSINESS_TIME_ZONE
+            self._moments[key] = not_before(self.now, channel=channel, zone=zone)
+        return self._moments[key]
+
+    def rows(self, recipient: Contact, level: CadenceLevel, **subject):
+        for channel in level.channels:
+            if (recipient.id, channel) in self.opted_out:
+                continue
+            if not getattr(recipient, CHANNEL_ADDRESS[channel]).strip():
+                continue
+            yield Row(
+                recipient_id=recipient.id,
+                kind=level.code,
+                channel=channel,
+                scheduled_for=self._not_before(channel, recipient.time_zone),
+                **subject,
+            )
+
+
 def _opted_out(investor_ids) -> set[tuple[int, str]]:
     return set(
         ChannelOptOut.objects.filter(investor_id__in=set(investor_ids)).values_list(
@@ -274,46 +329,123 @@ def _opted_out(investor_ids) -> set[tuple[int, str]]:
     )
 
 
-def _rows_for(recipient: Investor, level: CadenceLevel, *, opted_out, now, **subject):
-    for channel in level.channels:
-        if (recipient.pk, channel) in opted_out or not address(recipient, channel):
-            continue
-        yield Reminder(
-            recipient=recipient,
-            kind=level.code,
-            channel=channel,
-            scheduled_for=not_before(now, channel=channel, zone=recipient.zone),
-            **subject,
-        )
+OUTBOX_COLUMNS = (
+    "recipient_id",
+    "kind",
+    "channel",
+    "plan_id",
+    "installment_id",
+    "digest_date",
+    "queued_on",
+    "scheduled_for",
+    "status",
+    "attempts",
+    "last_error",
+    "skip_reason",
+    "payload",
+    "scan_run_id",
+    "created_at",
+    "dispatched_at",
+)
+INSERT_BATCH = 1000  # rows per statement: 15 parameters each, within SQLite's limit too
 
 
-def reminder_rows(
-    plan_ids, *, scan_date: dt.date, now: dt.datetime, levels, run: ScanRun | None
-) -> list[Reminder]:
-    """The rows of the due-date levels and the cancellation notices for these plans."""
+def outbox_insert(
+    rows: list[Row], *, scan_date: dt.date, run_id: int | None, now: dt.datetime
+) -> list[tuple[int, bool]]:
+    """Insert the rows the outbox does not hold yet, in multi-row statements.
+
+    `INSERT … ON CONFLICT DO NOTHING RETURNING`: the unique constraints refuse a second copy
+    of a reminder (a rescan, a chunk run twice, a concurrent scan), and the statement returns
+    exactly the rows it wrote, with whether their time has come (quiet hours may put it
+    later). One statement per thousand rows instead of a model instance and a re-read per row.
+    """
+    if not rows:
+        return []
+    ops = connection.ops
+    table = connection.ops.quote_name(Reminder._meta.db_table)
+    queued_on = ops.adapt_datefield_value(scan_date)
+    at = ops.adapt_datetimefield_value(now)
+    inserted: list[tuple[int, bool]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_BATCH):
+            batch = rows[start : start + INSERT_BATCH]
+            values = []
+            params: list = []
+            for row in batch:
+                values.append("(" + ", ".join(["%s"] * len(OUTBOX_COLUMNS)) + ")")
+                params += [
+                    row.recipient_id,
+                    row.kind,
+                    row.channel,
+                    row.plan_id,
+                    row.installment_id,
+                    ops.adapt_datefield_value(row.digest_date),
+                    queued_on,
+                    ops.adapt_datetimefield_value(row.scheduled_for),
+                    "pending",
+                    0,
+                    "",
+                    "",
+                    json.dumps(row.payload or {}),
+                    run_id,
+                    at,
+                    # Handed over after commit, when its time has come: recorded now, so the
+                    # hand-over need not update every row (it clears this if the broker
+                    # refuses them; a process dying before it hands them over leaves rows
+                    # the re-dispatch finds once the mark is stale).
+                    at if row.scheduled_for <= now else None,
+                ]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(OUTBOX_COLUMNS)}) VALUES {', '.join(values)} "
+                "ON CONFLICT DO NOTHING RETURNING id, scheduled_for <= %s",
+                [*params, at],
+            )
+            inserted += [(pk, bool(due)) for pk, due in cursor.fetchall()]
+    return inserted
+
+
+def reminder_rows(plan_ids, *, scan_date: dt.date, now: dt.datetime, levels) -> list[Row]:
+    """The rows of the due-date levels and the cancellation notices for these plans: two
+    reads of plain values (no model instances), then Python over tuples."""
     by_code = {level.code: level for level in levels}
     windows = windows_by_recipient(levels)
-    rows: list[Reminder] = []
     if not plan_ids:
-        return rows
+        return []
+    contact = [f"investor__{name}" for name in CONTACT_FIELDS]
     due = []
     all_windows = [w for ws in windows.values() for w in ws]
     if all_windows:
         ahead = max(0, *(-w.first for w in all_windows))
         behind = max(0, *(w.last for w in all_windows))
-        # Reminders are about the oldest unpaid installment: it sets the grace deadline.
-        due = list(
-            Installment.objects.filter(
-                plan_id__in=plan_ids,
-                plan__status=PlanStatus.ACTIVE,
-                paid_on__isnull=True,
-                due_date=models.F("plan__oldest_unpaid_due_date"),
-                due_date__gte=scan_date - behind * DAY,
-                due_date__lte=scan_date + ahead * DAY,
+        earliest, latest = scan_date - behind * DAY, scan_date + ahead * DAY
+        # Two reads by primary and foreign key (a join on the oldest unpaid date lets the
+        # planner walk the date index, where every plan of a cohort shares one value).
+        plans = {
+            pk: (oldest, investor)
+            for pk, oldest, *investor in Plan.objects.filter(
+                pk__in=plan_ids,
+                status=PlanStatus.ACTIVE,
+                oldest_unpaid_due_date__gte=earliest,
+                oldest_unpaid_due_date__lte=latest,
             )
-            .exclude(plan__hold_until__gte=scan_date)
-            .select_related("plan__investor")
-        )
+            .exclude(hold_until__gte=scan_date)
+            .order_by()
+            .values_list("pk", "oldest_unpaid_due_date", *contact)
+        }
+        # Reminders are about the oldest unpaid installment: it sets the grace deadline.
+        due = [
+            (pk, plan_id, due_date, *plans[plan_id][1])
+            for pk, plan_id, due_date in Installment.objects.filter(
+                plan_id__in=list(plans),
+                paid_on__isnull=True,
+                due_date__gte=earliest,
+                due_date__lte=latest,
+            )
+            .order_by("plan_id", "number")
+            .values_list("pk", "plan_id", "due_date")
+            if due_date == plans[plan_id][0]
+        ]
     cancelled_levels = [level for level in levels if level.trigger == Trigger.CANCELLED]
     cancelled = []
     if cancelled_levels:
@@ -323,57 +455,40 @@ def reminder_rows(
                 status=PlanStatus.CANCELLED,
                 cancelled_on__gte=scan_date - CANCELLED_NOTICE_DAYS * DAY,
                 cancelled_on__lte=scan_date,
-            ).select_related("investor")
+            ).values_list("pk", *contact)
         )
-    investors = [i.plan.investor for i in due] + [p.investor for p in cancelled]
-    needs_participant = any(level.recipient == Recipient.PARTICIPANT for level in levels)
-    participants = nearest_participants(investors) if needs_participant else {}
-
-    def recipient_of(investor: Investor, level: CadenceLevel) -> Investor | None:
-        if level.recipient == Recipient.INVESTOR:
-            return investor
-        return participants.get(investor.pk)
-
-    wanted: list[tuple[Investor, CadenceLevel, dict]] = []
-    for installment in due:
-        days = (scan_date - installment.due_date).days
+    wanted: list[tuple[Contact, CadenceLevel, dict]] = []
+    for installment_id, plan_id, due_date, *investor in due:
+        days = (scan_date - due_date).days
         for recipient_windows in windows.values():
             for window in recipient_windows:
                 if window.contains(days):
-                    level = by_code[window.code]
-                    subject = {"plan_id": installment.plan_id, "installment": installment}
-                    wanted.append((installment.plan.investor, level, subject))
-    for plan in cancelled:
+                    subject = {"plan_id": plan_id, "installment_id": installment_id}
+                    wanted.append((Contact(*investor), by_code[window.code], subject))
+    for plan_id, *investor in cancelled:
         for level in cancelled_levels:
-            wanted.append((plan.investor, level, {"plan": plan}))
+            wanted.append((Contact(*investor), level, {"plan_id": plan_id}))
 
-    recipients = {}
-    for investor, level, _ in wanted:
-        recipient = recipient_of(investor, level)
-        if recipient is not None:
-            recipients[recipient.pk] = recipient
-    opted_out = _opted_out(recipients)
+    participants: dict[int, Contact] = {}
+    if any(level.recipient == Recipient.PARTICIPANT for level in levels):
+        above = participants_above(investor.path for investor, _, _ in wanted)
+        for investor, _, _ in wanted:
+            for ancestor in ancestor_paths(investor.path):
+                if ancestor in above:
+                    participants[investor.id] = _contact(above[ancestor])
+                    break
+
+    addressed = []
     for investor, level, subject in wanted:
-        recipient = recipient_of(investor, level)
-        if recipient is None:
-            continue
-        rows.extend(
-            _rows_for(
-                recipient,
-                level,
-                opted_out=opted_out,
-                now=now,
-                queued_on=scan_date,
-                scan_run=run,
-                **subject,
-            )
-        )
-    return rows
+        if level.recipient == Recipient.INVESTOR:
+            addressed.append((investor, level, subject))
+        elif investor.id in participants:
+            addressed.append((participants[investor.id], level, subject))
+    maker = _RowMaker(now, (recipient.id for recipient, _, _ in addressed))
+    return [row for args in addressed for row in maker.rows(args[0], args[1], **args[2])]
 
 
-def digest_rows(
-    *, scan_date: dt.date, since: dt.date, now: dt.datetime, levels, run: ScanRun | None
-) -> list[Reminder]:
+def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, levels) -> list[Row]:
     """One digest per participant whose structure (every level below them) has overdue
     clients, clients with 3 days or fewer left, or plans cancelled since `since`: counts and
     the most urgent names. Nothing for a participant with nothing to report.
@@ -426,7 +541,6 @@ def digest_rows(
                 per_participant[ancestor]["cancelled_plans"] += 1
 
     cap = settings.REMINDER_DIGEST_NAMES
-    rows = []
     wanted = []
     for path, found in per_participant.items():
         urgent = sorted(found["clients"], key=lambda c: (c["days_left"], -c["amount"], c["name"]))
@@ -446,23 +560,14 @@ def digest_rows(
             "more": max(0, len(urgent) - cap),
         }
         if payload["overdue_clients"] or payload["cancelled_plans"]:
-            wanted.append((above[path], payload))
-    opted_out = _opted_out(p.pk for p, _ in wanted)
-    for participant, payload in wanted:
-        for level in digest_levels:
-            rows.extend(
-                _rows_for(
-                    participant,
-                    level,
-                    opted_out=opted_out,
-                    now=now,
-                    digest_date=scan_date,
-                    queued_on=scan_date,
-                    payload=payload,
-                    scan_run=run,
-                )
-            )
-    return rows
+            wanted.append((_contact(above[path]), payload))
+    maker = _RowMaker(now, (participant.id for participant, _ in wanted))
+    return [
+        row
+        for participant, payload in wanted
+        for level in digest_levels
+        for row in maker.rows(participant, level, digest_date=scan_date, payload=payload)
+    ]
 
 
 # ---------------------------------------------------------------------------- the check

@@ -12,16 +12,17 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import F, Q, Sum
+from django.db import connection, models, transaction
+from django.db.models import F, Sum
 from django.template import Context, Template, TemplateSyntaxError
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor
-from installments.models import Plan, PlanStatus
+from installments.models import Installment, Plan, PlanStatus, ShareLedgerEntry
 from installments.rules import format_fraction, grace_deadline
 
 from . import channels
@@ -36,14 +37,16 @@ from .models import (
     Trigger,
 )
 from .rules import QuietHours, level_windows, retry_delay, shares_at_stake, window_for
-from .selectors import nearest_participant
+from .selectors import nearest_participants
 
 logger = logging.getLogger(__name__)
 
 # A cancellation notice is still worth sending this many days after the cancellation (a
 # scan that missed nights, a broker outage); later it is news nobody needs from us.
 CANCELLED_NOTICE_DAYS = 7
-PUBLISH_BATCH = 500
+PUBLISH_BATCH = 500  # rows recorded as handed over per UPDATE
+# Ids per broker message (REMINDER_DELIVER_BATCH): one message, a few queries, many sends.
+DELIVER_BATCH = 100
 
 
 def quiet_hours() -> QuietHours | None:
@@ -71,41 +74,60 @@ def windows_by_recipient(levels) -> dict[str, list]:
 # ---------------------------------------------------------------------------- dispatch
 
 
-def dispatch(reminder_ids: list[int]) -> int:
-    """Hand rows to the workers by id, in batches over one broker connection.
+def deliver_batch_size() -> int:
+    return max(1, int(getattr(settings, "REMINDER_DELIVER_BATCH", DELIVER_BATCH)))
 
-    Returns how many were handed over. When the broker cannot be reached the rows simply
+
+def dispatch(reminder_ids: list[int], *, marked: bool = False) -> int:
+    """Hand rows to the workers by id: one broker message per batch of ids
+    (REMINDER_DELIVER_BATCH, default 100), all over one broker connection.
+
+    Returns how many rows were handed over. When the broker cannot be reached the rows simply
     stay pending and un-dispatched: the periodic re-dispatch sends them once it is back.
     Called after commit (`dispatch_on_commit`), so a worker never looks for a row that is
-    not there yet.
+    not there yet. `marked`: the rows were written with `dispatched_at` already set (the
+    scan's insert), so only the rows the broker refused are updated.
     """
-    from .tasks import deliver_reminder
+    from .tasks import deliver_batch
 
-    if not reminder_ids:
+    ids = list(reminder_ids)
+    if not ids:
         return 0
+    size = deliver_batch_size()
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
     handed = 0
-    if deliver_reminder.app.conf.task_always_eager:
-        # No broker (the demo): deliver in-process, one after the other.
-        for reminder_id in reminder_ids:
-            _mark_dispatched([reminder_id])
-            deliver_reminder.delay(reminder_id)
-            handed += 1
+    if deliver_batch.app.conf.task_always_eager:
+        # No broker (the demo): deliver in-process, one batch after the other.
+        for batch in batches:
+            if not marked:
+                _mark_dispatched(batch)
+            deliver_batch.delay(batch)
+            handed += len(batch)
         return handed
     try:
-        with deliver_reminder.app.connection_for_write() as connection:
+        with deliver_batch.app.connection_for_write() as connection:
             # Fail fast when the broker is down instead of retrying for the default minutes.
             connection.ensure_connection(max_retries=1)
             with connection.Producer() as producer:
-                for start in range(0, len(reminder_ids), PUBLISH_BATCH):
-                    batch = reminder_ids[start : start + PUBLISH_BATCH]
-                    for reminder_id in batch:
-                        deliver_reminder.apply_async((reminder_id,), producer=producer)
-                    _mark_dispatched(batch)
-                    handed += len(batch)
+                # A few messages, then one UPDATE recording them: the rows marked are exactly
+                # those a message carries, should the broker go away halfway.
+                per_mark = max(1, PUBLISH_BATCH // size)
+                for start in range(0, len(batches), per_mark):
+                    group = batches[start : start + per_mark]
+                    for batch in group:
+                        deliver_batch.apply_async((batch,), producer=producer)
+                    published = [pk for batch in group for pk in batch]
+                    if not marked:
+                        _mark_dispatched(published)
+                    handed += len(published)
     except Exception as error:
+        if marked:
+            Reminder.objects.filter(pk__in=ids[handed:], status=ReminderStatus.PENDING).update(
+                dispatched_at=None
+            )
         logger.warning(
             "broker unavailable, %d reminder(s) stay pending for the re-dispatch: %s",
-            len(reminder_ids) - handed,
+            len(ids) - handed,
             error,
         )
     return handed
@@ -117,10 +139,10 @@ def _mark_dispatched(ids: list[int]) -> None:
     )
 
 
-def dispatch_on_commit(reminder_ids: list[int]) -> None:
+def dispatch_on_commit(reminder_ids: list[int], *, marked: bool = False) -> None:
     ids = list(reminder_ids)
     if ids:
-        transaction.on_commit(lambda: dispatch(ids))
+        transaction.on_commit(lambda: dispatch(ids, marked=marked))
 
 
 def reminders_redispatch(*, now: dt.datetime, limit: int = 20000) -> int:
@@ -146,51 +168,125 @@ class Delivery:
 
 
 def reminder_deliver(*, reminder_id: int, now: dt.datetime) -> Delivery:
-    """Deliver one outbox row, at most once at a time and never when no longer true."""
-    # The plan and installment are read after the claim, so "still true?" sees a payment
-    # that committed while this message waited.
-    reminder = Reminder.objects.select_related("recipient").filter(pk=reminder_id).first()
-    if reminder is None:
-        return Delivery("missing")
-    if reminder.status not in (ReminderStatus.PENDING, ReminderStatus.SENDING):
-        return Delivery("done")
-    if reminder.status == ReminderStatus.PENDING:
-        allowed = not_before(now, channel=reminder.channel, zone=reminder.recipient.zone)
-        if allowed > now:
-            # Night in the recipient's zone: wait for the morning. Not an ETA message (it
-            # would sit for hours in the broker): the periodic re-dispatch picks the row up.
-            Reminder.objects.filter(pk=reminder.pk, status=ReminderStatus.PENDING).update(
-                scheduled_for=allowed, dispatched_at=None
-            )
-            return Delivery("deferred")
-        if reminder.scheduled_for > now:
-            return Delivery("not_due")
+    """Deliver one outbox row (a batch of one)."""
+    return reminders_deliver(reminder_ids=[reminder_id], now=now)[reminder_id]
 
-    # The claim: only one worker moves the row to "sending" (a duplicate message, a
-    # redelivery after a worker died, two re-dispatches). An expired claim means the worker
-    # holding it died mid-send; the lease is longer than the task's hard time limit.
-    lease = dt.timedelta(seconds=settings.REMINDER_CLAIM_SECONDS)
-    claimable = Q(status=ReminderStatus.PENDING, scheduled_for__lte=now) | Q(
-        status=ReminderStatus.SENDING, claimed_until__lt=now
-    )
-    claimed = Reminder.objects.filter(claimable, pk=reminder.pk).update(
-        status=ReminderStatus.SENDING, claimed_until=now + lease, attempts=F("attempts") + 1
-    )
+
+def reminders_deliver(*, reminder_ids: list[int], now: dt.datetime) -> dict[int, Delivery]:
+    """Deliver a batch of outbox rows, each at most once at a time and never when no longer
+    true. A few queries for the batch (read, claim, the facts), one per row sent.
+
+    1. Read the rows: gone or finished → nothing to do; pending in the recipient's quiet
+       hours → wait for the morning; pending but not yet due → leave it.
+    2. Claim the rest with one conditional UPDATE … RETURNING: only the rows this delivery
+       moved to "sending" are its to send (a duplicate message, a redelivery after a worker
+       died, two re-dispatches find them taken).
+    3. Read what the messages say after the claim (plans, installments, opt-outs, cadence,
+       texts), so "still true?" sees a payment that committed while the message waited.
+    4. Send each and record it at once: a worker that dies mid-batch has recorded every
+       message it sent; its other claimed rows are taken over when their lease runs out.
+    """
+    results: dict[int, Delivery] = {}
+    ids = list(dict.fromkeys(reminder_ids))
+    rows = {r.pk: r for r in Reminder.objects.select_related("recipient").filter(pk__in=ids)}
+    claimable = []
+    deferrals: dict[dt.datetime, list[int]] = {}
+    for pk in ids:
+        reminder = rows.get(pk)
+        if reminder is None:
+            results[pk] = Delivery("missing")
+        elif reminder.status not in (ReminderStatus.PENDING, ReminderStatus.SENDING):
+            results[pk] = Delivery("done")
+        elif reminder.status == ReminderStatus.SENDING:
+            claimable.append(pk)
+        else:
+            allowed = not_before(now, channel=reminder.channel, zone=reminder.recipient.zone)
+            if allowed > now:
+                # Night in the recipient's zone: wait for the morning. Not an ETA message (it
+                # would sit for hours in the broker): the periodic re-dispatch picks it up.
+                deferrals.setdefault(allowed, []).append(pk)
+                results[pk] = Delivery("deferred")
+            elif reminder.scheduled_for > now:
+                results[pk] = Delivery("not_due")
+            else:
+                claimable.append(pk)
+    for allowed, deferred in deferrals.items():
+        Reminder.objects.filter(pk__in=deferred, status=ReminderStatus.PENDING).update(
+            scheduled_for=allowed, dispatched_at=None
+        )
+    claimed = _claim(claimable, now=now)
+    for pk in claimable:
+        if pk not in claimed:
+            results[pk] = Delivery("taken")
     if not claimed:
-        return Delivery("taken")
-    # What the claim wrote; the rest of the row is as read above.
-    reminder.attempts += 1
-    reminder.status = ReminderStatus.SENDING
+        return results
 
-    today = business_today(now)
-    levels = list(CadenceLevel.objects.active())
-    level = next((lv for lv in levels if lv.code == reminder.kind), None)
-    why_not = reason_not_to_send(reminder, level=level, levels=levels, today=today)
+    batch = [rows[pk] for pk in claimable if pk in claimed]
+    for reminder in batch:  # what the claim wrote; the rest of the row is as read above
+        reminder.attempts = claimed[reminder.pk]
+        reminder.status = ReminderStatus.SENDING
+    facts = _Facts.read(batch, now=now)
+    with channels.sending():
+        for position, reminder in enumerate(batch):
+            try:
+                results[reminder.pk] = _deliver_claimed(reminder, facts=facts, now=now)
+            except SoftTimeLimitExceeded:
+                # Out of time: this row was handled as a transport error; hand the rest
+                # back untouched, for the next message or the re-dispatch.
+                rest = [r.pk for r in batch[position + 1 :]]
+                _release(rest)
+                results.update({pk: Delivery("taken") for pk in rest})
+                break
+    return results
+
+
+def _claim(ids: list[int], *, now: dt.datetime) -> dict[int, int]:
+    """Move the claimable rows among `ids` to "sending" in one statement; returns the rows
+    this call claimed with their attempt count. An expired claim means the worker holding it
+    died mid-send; the lease is longer than the task's hard time limit."""
+    if not ids:
+        return {}
+    ops = connection.ops
+    lease = now + dt.timedelta(seconds=settings.REMINDER_CLAIM_SECONDS)
+    at = ops.adapt_datetimefield_value(now)
+    table = ops.quote_name(Reminder._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, claimed_until = %s, attempts = attempts + 1 "
+            f"WHERE id IN ({marks}) AND ((status = %s AND scheduled_for <= %s) "
+            "OR (status = %s AND claimed_until < %s)) RETURNING id, attempts",
+            [
+                ReminderStatus.SENDING,
+                ops.adapt_datetimefield_value(lease),
+                *ids,
+                ReminderStatus.PENDING,
+                at,
+                ReminderStatus.SENDING,
+                at,
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+def _release(ids: list[int]) -> None:
+    if ids:
+        Reminder.objects.filter(pk__in=ids, status=ReminderStatus.SENDING).update(
+            status=ReminderStatus.PENDING,
+            claimed_until=None,
+            dispatched_at=None,
+            attempts=F("attempts") - 1,
+        )
+
+
+def _deliver_claimed(reminder: Reminder, *, facts: _Facts, now: dt.datetime) -> Delivery:
+    level = facts.levels.get(reminder.kind)
+    why_not = reason_not_to_send(reminder, level=level, facts=facts)
     if why_not:
         _finish(reminder, ReminderStatus.SKIPPED, skip_reason=why_not[:200])
         return Delivery("skipped")
     try:
-        message = compose(reminder, level=level, today=today)
+        message = compose(reminder, level=level, facts=facts)
         channels.send(reminder.channel, message)
     except (channels.TransportError, SoftTimeLimitExceeded) as error:
         text = str(error) or error.__class__.__name__
@@ -205,6 +301,8 @@ def reminder_deliver(*, reminder_id: int, now: dt.datetime) -> Delivery:
             claimed_until=None,
             last_error=text,
         )
+        if isinstance(error, SoftTimeLimitExceeded):
+            raise
         return Delivery("retry", retry_in=delay)
     except (channels.PermanentError, TemplateSyntaxError, MessageTemplate.DoesNotExist) as error:
         _finish(reminder, ReminderStatus.FAILED, last_error=str(error) or repr(error))
@@ -223,14 +321,69 @@ def address(investor: Investor, channel: str) -> str:
     return (getattr(investor, CHANNEL_ADDRESS[channel]) or "").strip()
 
 
-def reason_not_to_send(
-    reminder: Reminder, *, level: CadenceLevel | None, levels: list[CadenceLevel], today: dt.date
-):
+@dataclass
+class _Facts:
+    """What a batch's messages say, read once for the batch after the claim."""
+
+    today: dt.date
+    levels: dict[str, CadenceLevel]
+    windows: dict[str, list]
+    opted_out: set[tuple[int, str]]
+    plans: dict[int, Plan]
+    installments: dict[int, Installment]
+    credited: dict[int, int]
+    participants: dict[int, Investor]
+    templates: dict[tuple[int, str], MessageTemplate]
+
+    @classmethod
+    def read(cls, batch: list[Reminder], *, now: dt.datetime) -> _Facts:
+        today = business_today(now)
+        levels = list(CadenceLevel.objects.active())
+        plan_ids = {r.plan_id for r in batch if r.plan_id}
+        plans = {
+            plan.pk: plan
+            for plan in Plan.objects.with_overdue(today)
+            .select_related("package", "investor")
+            .filter(pk__in=plan_ids)
+        }
+        credited = dict(
+            ShareLedgerEntry.objects.filter(plan_id__in=plan_ids)
+            .values("plan_id")
+            .annotate(total=Sum("shares"))
+            .values_list("plan_id", "total")
+        )
+        installments = Installment.objects.in_bulk(
+            {r.installment_id for r in batch if r.installment_id}
+        )
+        kinds = {r.kind for r in batch}
+        templates = {
+            (t.level_id, t.language): t
+            for t in MessageTemplate.objects.filter(level__code__in=kinds)
+        }
+        return cls(
+            today=today,
+            levels={level.code: level for level in levels},
+            windows=windows_by_recipient(levels),
+            opted_out=set(
+                ChannelOptOut.objects.filter(
+                    investor_id__in={r.recipient_id for r in batch}
+                ).values_list("investor_id", "channel")
+            ),
+            plans=plans,
+            installments=installments,
+            credited=credited,
+            participants=nearest_participants(plan.investor for plan in plans.values()),
+            templates=templates,
+        )
+
+
+def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, facts: _Facts):
     """Why the message is no longer true or wanted, or None to send it."""
     recipient = reminder.recipient
+    today = facts.today
     if level is None or not level.is_active:
         return "its cadence level is switched off"
-    if ChannelOptOut.objects.filter(investor=recipient, channel=reminder.channel).exists():
+    if (recipient.pk, reminder.channel) in facts.opted_out:
         return f"the recipient opted out of {reminder.get_channel_display()}"
     if not address(recipient, reminder.channel):
         return f"no {CHANNEL_ADDRESS[reminder.channel]} on file"
@@ -240,21 +393,21 @@ def reason_not_to_send(
         if reminder.digest_date < today:
             return f"the digest of {today} replaces it"
         return None
-    plan = reminder.plan
+    plan = facts.plans[reminder.plan_id]
     if level.trigger == Trigger.CANCELLED:
         if plan.status != PlanStatus.CANCELLED:
             return f"the plan is {plan.status} again"
         if plan.cancelled_on < today - dt.timedelta(days=CANCELLED_NOTICE_DAYS):
             return "the cancellation is too old to announce"
         return None
-    installment = reminder.installment
+    installment = facts.installments[reminder.installment_id]
     if installment.paid_on is not None:
         return f"installment #{installment.number} was paid on {installment.paid_on}"
     if plan.status != PlanStatus.ACTIVE:
         return f"the plan is {plan.status}"
     if plan.is_on_hold(today):
         return f"the plan is on hold until {plan.hold_until}"
-    windows = windows_by_recipient(levels).get(level.recipient, [])
+    windows = facts.windows.get(level.recipient, [])
     window = window_for(windows, (today - installment.due_date).days)
     if window is None or window.code != level.code:
         return f"its message is no longer true on {today}"
@@ -268,15 +421,15 @@ def money(amount) -> str:
     return f"{Decimal(amount):.2f}"
 
 
-def plan_context(plan: Plan, *, installment, today: dt.date) -> dict:
+def plan_context(
+    row: Plan, *, installment, today: dt.date, credited: int, participant: Investor | None
+) -> dict:
     """What an investor's message says: how much, by when, what is lost, how to pay, whom
-    to call. Read from the data on the day of sending, so it is true when it arrives."""
-    row = Plan.objects.with_overdue(today).select_related("package", "investor").get(pk=plan.pk)
-    credited = row.ledger.aggregate(total=Sum("shares"))["total"] or 0
+    to call. `row` is read with `with_overdue(today)` on the day of sending, so it is true
+    when it arrives."""
     stake = shares_at_stake(
         shares=row.shares, final_fraction=row.final_payment_fraction, credited=credited
     )
-    participant = nearest_participant(row.investor)
     context = {
         "investor_name": row.investor.name,
         "plan_id": row.pk,
@@ -332,27 +485,46 @@ def digest_context(reminder: Reminder) -> dict:
     }
 
 
-def template_for(level: CadenceLevel, language: str) -> MessageTemplate:
-    templates = {t.language: t for t in level.templates.filter(language__in=[language, "en"])}
-    template = templates.get(language) or templates.get("en")
+def template_for(
+    level: CadenceLevel, language: str, templates: dict | None = None
+) -> MessageTemplate:
+    """The level's text in `language`, else in English. `templates` by (level id, language),
+    read once for a batch; read here when not given."""
+    if templates is None:
+        wanted = level.templates.filter(language__in=[language, "en"])
+        templates = {(t.level_id, t.language): t for t in wanted}
+    template = templates.get((level.pk, language)) or templates.get((level.pk, "en"))
     if template is None:
         raise MessageTemplate.DoesNotExist(f"no text for {level.code} in {language} or English")
     return template
 
 
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Template:
+    # Compiling is most of rendering's cost; texts change rarely (an edit is a new key).
+    return Template(text)
+
+
 def render(text: str, context: dict) -> str:
     # Plain text for email bodies, SMS and messengers: no HTML escaping.
-    return Template(text).render(Context(context, autoescape=False)).strip()
+    return _compiled(text).render(Context(context, autoescape=False)).strip()
 
 
-def compose(reminder: Reminder, *, level: CadenceLevel, today: dt.date) -> channels.Outgoing:
+def compose(reminder: Reminder, *, level: CadenceLevel, facts: _Facts) -> channels.Outgoing:
     if level.trigger == Trigger.DIGEST:
         context = digest_context(reminder)
     else:
-        context = plan_context(reminder.plan, installment=reminder.installment, today=today)
+        plan = facts.plans[reminder.plan_id]
+        context = plan_context(
+            plan,
+            installment=facts.installments.get(reminder.installment_id),
+            today=facts.today,
+            credited=facts.credited.get(plan.pk) or 0,
+            participant=facts.participants.get(plan.investor_id),
+        )
     if level.recipient == Recipient.PARTICIPANT and level.trigger != Trigger.DIGEST:
         context["participant_name"] = reminder.recipient.name
-    template = template_for(level, reminder.recipient.language)
+    template = template_for(level, reminder.recipient.language, facts.templates)
     text = template.body if reminder.channel == "email" else template.short_text
     return channels.Outgoing(
         to=address(reminder.recipient, reminder.channel),

@@ -56,12 +56,41 @@ def run_scan_chunk(self, chunk_id: int) -> int:
     max_retries=None,  # the row's attempts decide (REMINDER_MAX_ATTEMPTS)
 )
 def deliver_reminder(self, reminder_id: int) -> str:
+    """One row per message: what the hand-over published before batches (kept for messages
+    still in a broker); new messages carry batches (`deliver_batch`)."""
     delivery = services.reminder_deliver(reminder_id=reminder_id, now=timezone.now())
     if delivery.retry_in is not None and not self.request.is_eager:
-        # The row is back to pending with its next time; this message comes back then. If it
-        # is lost, the periodic re-dispatch finds the row.
         raise self.retry(countdown=delivery.retry_in)
     return delivery.outcome
+
+
+@shared_task(
+    bind=True,
+    name="reminders.deliver_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Below the claim's lease (REMINDER_CLAIM_SECONDS, 300 by default): a row is never
+    # taken over while this task may still send it. At the soft limit the rows not yet
+    # sent are handed back.
+    soft_time_limit=200,
+    time_limit=240,
+)
+def deliver_batch(self, reminder_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch of outbox rows by id. Rows whose send failed for a reason that may
+    pass are back to pending with their next time; they come back in one message per
+    delay (if it is lost, the periodic re-dispatch finds the rows)."""
+    results = services.reminders_deliver(reminder_ids=reminder_ids, now=timezone.now())
+    retries: dict[int, list[int]] = {}
+    for pk, delivery in results.items():
+        if delivery.retry_in is not None:
+            retries.setdefault(delivery.retry_in, []).append(pk)
+    if not self.request.is_eager:
+        for delay, ids in retries.items():
+            deliver_batch.apply_async((ids,), countdown=delay)
+    outcomes: dict[str, int] = {}
+    for delivery in results.values():
+        outcomes[delivery.outcome] = outcomes.get(delivery.outcome, 0) + 1
+    return outcomes
 
 
 @shared_task(name="reminders.redispatch", acks_late=True, soft_time_limit=240, time_limit=300)

@@ -167,3 +167,65 @@ def test_the_redispatch_hands_over_rows_whose_time_came_and_abandoned_claims(que
     email.refresh_from_db()
     assert sms.status == ReminderStatus.SENT
     assert email.status == ReminderStatus.PENDING
+
+
+@pytest.fixture
+def queued_many():
+    """Six plans one day overdue, their reminders rows (email and SMS each), not handed over."""
+    plans = [make_plan(first_due_date=D, today=D - 30 * DAY) for _ in range(6)]
+    now = business_moment(D + DAY)
+    scan(scan_date=D + DAY, now=now)
+    from reminders.models import ScanChunk
+    from reminders.scan import scan_chunk_run
+
+    for chunk in ScanChunk.objects.all():
+        scan_chunk_run(chunk_id=chunk.pk, now=now)
+    return plans, now
+
+
+def test_a_batch_sends_what_is_still_true_and_skips_the_paid_one(queued_many):
+    from reminders.services import reminders_deliver
+
+    plans, now = queued_many
+    paid = plans[0]
+    payment_record(plan=paid, amount="300.00", received_on=D + DAY, reference="B", today=D + DAY)
+    ids = list(Reminder.objects.values_list("pk", flat=True))
+
+    results = reminders_deliver(reminder_ids=ids, now=now)
+
+    skipped = {pk for pk, delivery in results.items() if delivery.outcome == "skipped"}
+    assert skipped == set(Reminder.objects.filter(plan=paid).values_list("pk", flat=True))
+    assert len(mail.outbox) == 5
+    assert Reminder.objects.filter(status=ReminderStatus.SENT).count() == 10
+    # A second message with the same ids finds every row finished.
+    again = reminders_deliver(reminder_ids=ids, now=now)
+    assert {delivery.outcome for delivery in again.values()} == {"done"}
+    assert len(mail.outbox) == 5
+
+
+def test_a_batch_costs_a_few_queries_plus_one_per_reminder(
+    queued_many, django_assert_max_num_queries
+):
+    from reminders.services import reminders_deliver
+
+    _, now = queued_many
+    ids = list(Reminder.objects.values_list("pk", flat=True))
+    assert len(ids) == 12
+    # Read, claim, about eight reads of the facts, then one UPDATE per reminder sent.
+    with django_assert_max_num_queries(12 + len(ids)):
+        results = reminders_deliver(reminder_ids=ids, now=now)
+    assert {delivery.outcome for delivery in results.values()} == {"sent"}
+
+
+def test_a_row_another_delivery_holds_is_left_to_it_in_a_batch(queued_many):
+    from reminders.services import reminders_deliver
+
+    _, now = queued_many
+    held, *rest = Reminder.objects.order_by("pk").values_list("pk", flat=True)
+    Reminder.objects.filter(pk=held).update(
+        status=ReminderStatus.SENDING, claimed_until=now + dt.timedelta(minutes=5)
+    )
+    results = reminders_deliver(reminder_ids=[held, *rest], now=now)
+    assert results[held].outcome == "taken"
+    assert {results[pk].outcome for pk in rest} == {"sent"}
+    assert Reminder.objects.get(pk=held).status == ReminderStatus.SENDING
