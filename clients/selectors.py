@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import models
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.lib.db import AddDays, DaysBetween, date_value
+from backoffice.lib.db import DaysBetween, date_value
 from installments import rules
-from installments.models import MONEY, Installment, Plan, PlanStatus
+from installments.models import MONEY, Installment, Plan
 
 from .models import ContactLogEntry, Investor, InvestorQuerySet, PromiseState
 
@@ -34,14 +34,8 @@ class RowStatus(models.TextChoices):
 
 
 def overdue_investor_ids(today: dt.date) -> models.QuerySet:
-    """Ids of investors with an active plan overdue on `today`.
-
-    Read from the partial index of active plans by oldest unpaid due date: at 100,000
-    investors this narrows the Structure to the overdue few before any per-row work.
-    """
-    return Plan.objects.filter(status=PlanStatus.ACTIVE, oldest_unpaid_due_date__lt=today).values(
-        "investor_id"
-    )
+    """Ids of investors with an active plan overdue on `today` (the investors' read model)."""
+    return Investor.objects.filter(oldest_unpaid_due_date__lt=today).values("pk")
 
 
 def structure_root_of(user) -> Investor | None:
@@ -59,77 +53,60 @@ def request_structure_root(request) -> Investor | None:
     return request._structure_root
 
 
-def with_overdue_aggregated(queryset: InvestorQuerySet, today: dt.date) -> InvestorQuerySet:
-    """The values of `InvestorQuerySet.with_overdue(today)` (`oldest_overdue_due_date`,
-    `grace_deadline`, `overdue_amount`, `overdue`, `days_left`), read in one pass.
-
-    Aggregates over one LEFT JOIN of the plans and their installments, grouped by investor,
-    instead of correlated subqueries: an annotation that refers to another (days left to the
-    grace deadline, the status and the urgency to both) repeats that subquery wherever it
-    appears, which at 10,000 overdue investors cost seconds; the aggregates cost one join.
-    MIN is blind to the plan rows the installment join repeats; each installment appears once.
-    """
-    overdue_plan = models.Q(
-        plans__status=PlanStatus.ACTIVE, plans__oldest_unpaid_due_date__lt=today
+def _overdue_plans_grace(today: dt.date) -> models.Subquery:
+    """The earliest grace deadline among the investor's plans overdue on `today`, per plan."""
+    plans = (
+        Plan.objects.filter(investor=models.OuterRef("pk"))
+        .with_overdue(today)
+        .filter(overdue=True)
+        .order_by("grace_deadline")
+        .values("grace_deadline")[:1]
     )
-    natural = AddDays("plans__oldest_unpaid_due_date", rules.GRACE_DAYS)
-    plan_grace = Greatest(
-        natural,
-        Coalesce("plans__hold_until", natural),
-        Coalesce("plans__grace_extended_to", natural),
-    )
-    owed = models.Q(
-        plans__status=PlanStatus.ACTIVE,
-        plans__installments__paid_on__isnull=True,
-        plans__installments__due_date__lt=today,
-    )
-    money = models.DecimalField(**MONEY)
-    return queryset.annotate(
-        oldest_overdue_due_date=models.Min("plans__oldest_unpaid_due_date", filter=overdue_plan),
-        grace_deadline=models.Min(plan_grace, filter=overdue_plan, output_field=models.DateField()),
-        overdue_amount=Coalesce(
-            models.Sum(
-                models.F("plans__installments__amount")
-                - models.F("plans__installments__paid_amount"),
-                filter=owed,
-                output_field=money,
-            ),
-            models.Value(Decimal("0.00")),
-            output_field=money,
-        ),
-    ).annotate(
-        overdue=models.ExpressionWrapper(
-            models.Q(oldest_overdue_due_date__isnull=False), output_field=models.BooleanField()
-        ),
-        days_left=DaysBetween("grace_deadline", date_value(today)),
-    )
+    return models.Subquery(plans, output_field=models.DateField())
 
 
-def structure_investors(
+def structure_base(
     queryset: InvestorQuerySet, *, root: Investor, today: dt.date
 ) -> InvestorQuerySet:
-    """`root`'s structure within `queryset`, each row annotated for `today` with `level`, the
-    overdue state (`overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`,
-    `days_left`), the latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
-    `contact_promised_amount`, `promise_state`), `status` and `urgency`."""
-    latest = ContactLogEntry.objects.filter(investor=models.OuterRef("pk")).order_by(
-        "-contacted_at", "-id"
-    )
-    latest_promise = latest.with_promise_state(today)
-    active_plan = Plan.objects.filter(investor=models.OuterRef("pk"), status=PlanStatus.ACTIVE)
-    rows = with_overdue_aggregated(queryset.in_structure_of(root).with_level(root), today).annotate(
-        contact_outcome=models.Subquery(latest.values("outcome")[:1]),
-        contact_at=models.Subquery(latest.values("contacted_at")[:1]),
-        contact_promised_on=models.Subquery(latest.values("promised_on")[:1]),
-        contact_promised_amount=models.Subquery(
-            latest.values("promised_amount")[:1],
-            output_field=models.DecimalField(**MONEY),
+    """`root`'s structure within `queryset`, each row annotated for `today` from the
+    investors' read model alone (no join, no per-row subquery but a rare fallback): `level`,
+    `overdue`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`, `has_active_plan`,
+    `status`. Counting, filtering and ordering on these reads the path index only.
+
+    Exact: overdue on `today` ⇔ the oldest unpaid due date of the active plans is before it,
+    and that date is then the oldest overdue one. The stored earliest grace deadline G is over
+    every active plan; a plan not yet overdue has its deadline at today + 19 or later, an
+    overdue plan without hold or extension before it. So G < today + 19 is the deadline of an
+    overdue plan and the earliest of them; otherwise every overdue plan is held or extended
+    past today + 19 (rare), and the row reads its plans.
+    """
+    overdue = models.Q(oldest_unpaid_due_date__lt=today)
+    horizon = today + dt.timedelta(days=rules.GRACE_DAYS)
+    rows = queryset.in_structure_of(root).with_level(root)
+    rows = rows.annotate(
+        overdue=models.Case(
+            models.When(overdue, then=models.Value(True)),
+            default=models.Value(False),
+            output_field=models.BooleanField(),
         ),
-        promise_state=models.Subquery(
-            latest_promise.values("promise_state")[:1], output_field=models.CharField()
+        oldest_overdue_due_date=models.Case(
+            models.When(overdue, then=models.F("oldest_unpaid_due_date")),
+            default=None,
+            output_field=models.DateField(),
         ),
-        has_active_plan=models.Exists(active_plan),
-    )
+        grace_deadline=models.Case(
+            models.When(
+                overdue & models.Q(earliest_grace_deadline__lt=horizon),
+                then=models.F("earliest_grace_deadline"),
+            ),
+            models.When(overdue, then=_overdue_plans_grace(today)),
+            default=None,
+            output_field=models.DateField(),
+        ),
+        has_active_plan=models.ExpressionWrapper(
+            models.Q(oldest_unpaid_due_date__isnull=False), output_field=models.BooleanField()
+        ),
+    ).annotate(days_left=DaysBetween("grace_deadline", date_value(today)))
     return rows.annotate(
         status=models.Case(
             models.When(overdue=True, days_left__lt=0, then=models.Value(RowStatus.PAST_DEADLINE)),
@@ -141,6 +118,47 @@ def structure_investors(
             default=models.Value(RowStatus.NO_ACTIVE_PLAN),
             output_field=models.CharField(),
         ),
+    )
+
+
+def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """Add to rows of `structure_base` what costs a subquery per row: `overdue_amount`, the
+    latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
+    `contact_promised_amount`, `promise_state`) and `urgency`. Meant for the rows of a page
+    (and the few with a promise), not a whole structure."""
+    latest = ContactLogEntry.objects.filter(investor=models.OuterRef("pk")).order_by(
+        "-contacted_at", "-id"
+    )
+    latest_promise = latest.with_promise_state(today)
+    owed = (
+        Installment.objects.overdue_on(today)
+        .filter(plan__investor=models.OuterRef("pk"))
+        .order_by()
+        .values("plan__investor")
+        .annotate(total=models.Sum(models.F("amount") - models.F("paid_amount")))
+        .values("total")
+    )
+    money = models.DecimalField(**MONEY)
+    rows = rows.annotate(
+        overdue_amount=models.Case(
+            models.When(
+                overdue=True,
+                then=Coalesce(models.Subquery(owed, output_field=money), models.Value(0)),
+            ),
+            default=models.Value(Decimal("0.00")),
+            output_field=money,
+        ),
+        contact_outcome=models.Subquery(latest.values("outcome")[:1]),
+        contact_at=models.Subquery(latest.values("contacted_at")[:1]),
+        contact_promised_on=models.Subquery(latest.values("promised_on")[:1]),
+        contact_promised_amount=models.Subquery(
+            latest.values("promised_amount")[:1], output_field=money
+        ),
+        promise_state=models.Subquery(
+            latest_promise.values("promise_state")[:1], output_field=models.CharField()
+        ),
+    )
+    return rows.annotate(
         # Who to call first: a broken promise (the client said they would pay and did not)
         # goes back to the top; then the overdue by days left; a promise still pending
         # (and due before the grace deadline) waits below them; then everyone else.
@@ -159,6 +177,16 @@ def structure_investors(
     )
 
 
+def structure_investors(
+    queryset: InvestorQuerySet, *, root: Investor, today: dt.date
+) -> InvestorQuerySet:
+    """`root`'s structure within `queryset`, each row annotated for `today` with `level`, the
+    overdue state (`overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`,
+    `days_left`), the latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
+    `contact_promised_amount`, `promise_state`), `status` and `urgency`."""
+    return with_row_values(structure_base(queryset, root=root, today=today), today=today)
+
+
 URGENCY_ORDER = (
     models.F("urgency").asc(),
     models.F("days_left").asc(nulls_last=True),
@@ -175,28 +203,35 @@ class StructureSummary:
 
 
 def structure_summary(*, root: Investor, today: dt.date) -> StructureSummary:
-    """The numbers at the top of the Structure page, for the whole structure: two queries,
-    the second over the overdue clients only."""
+    """The numbers at the top of the Structure page, for the whole structure: the counts in
+    one pass over the path index (the read model), the money over the overdue clients' plans
+    in a second query."""
     structure = Investor.objects.in_structure_of(root)
-    clients = structure.count()
-    overdue = (
-        structure.filter(pk__in=overdue_investor_ids(today))
-        .with_overdue(today)
-        .aggregate(
-            clients=models.Count("pk"),
-            money=Coalesce(
-                models.Sum("overdue_amount"),
-                models.Value(Decimal("0.00")),
-                output_field=models.DecimalField(**MONEY),
-            ),
-            last_days=models.Count("pk", filter=models.Q(days_left__lte=LAST_DAYS)),
+    overdue = models.Q(oldest_unpaid_due_date__lt=today)
+    # At most LAST_DAYS days left: exactly an earliest grace deadline that near (LAST_DAYS
+    # < 19, see structure_base).
+    last_days = overdue & models.Q(
+        earliest_grace_deadline__lte=today + dt.timedelta(days=LAST_DAYS)
+    )
+    counts = structure.aggregate(
+        clients=models.Count("pk"),
+        overdue_clients=models.Count("pk", filter=overdue),
+        last_days=models.Count("pk", filter=last_days),
+    )
+    money = Installment.objects.overdue_on(today).filter(
+        plan__investor__in=structure.filter(overdue).values("pk")
+    ).aggregate(
+        total=Coalesce(
+            models.Sum(models.F("amount") - models.F("paid_amount")),
+            models.Value(Decimal("0.00")),
+            output_field=models.DecimalField(**MONEY),
         )
     )
     return StructureSummary(
-        clients=clients,
-        overdue_clients=overdue["clients"],
-        overdue_money=overdue["money"],
-        last_days_clients=overdue["last_days"],
+        clients=counts["clients"],
+        overdue_clients=counts["overdue_clients"],
+        overdue_money=money["total"],
+        last_days_clients=counts["last_days"],
     )
 
 
