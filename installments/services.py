@@ -608,8 +608,6 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
             for c in cancellations
         )
         # The Structure's read model of the investors whose plans were cancelled.
-        investor_overdue_refresh(
-            investor_ids=Plan.objects.filter(pk__in=ids).values("investor_id")
-        )
+        investor_overdue_refresh(investor_ids=Plan.objects.filter(pk__in=ids).values("investor_id"))
     logger.info("scan %s cancelled %d plans", scan_date, len(cancellations))
     return cancellations

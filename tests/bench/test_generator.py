@@ -196,7 +196,9 @@ def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio)
     assert not copies.with_overdue(TODAY).filter(overdue=True).exists()
     settled = copies.filter(status=PlanStatus.COMPLETED, installments__paid_on__isnull=True)
     assert not settled.exists()
-    assert Investor.objects.filter(pk__gt=TINY.investors, oldest_unpaid_due_date__isnull=False).exists()
+    assert Investor.objects.filter(
+        pk__gt=TINY.investors, oldest_unpaid_due_date__isnull=False
+    ).exists()
     assert investor_overdue_refresh_all() == 0
 
 
