@@ -221,7 +221,8 @@ def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, li
 def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -> int:
     """Rewrite the Structure's read model (`Investor.oldest_unpaid_due_date`,
     `Investor.earliest_grace_deadline`) of `investor_ids` (ids, or a queryset of ids read as
-    a subquery) from their active plans, in the caller's transaction. Returns the number of investors whose values changed.
+    a subquery) from their active plans, in the caller's transaction. Returns the number of
+    investors whose values changed.
 
     Call it after every write that changes a plan's oldest unpaid date, status, hold or
     grace extension, in the same transaction. The investors' rows are locked first, in id
