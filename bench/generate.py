@@ -657,6 +657,8 @@ def load_portfolio(*, scale: Scale, today: dt.date, seed: int = 2026, connection
             cursor.execute(EXPAND_LEDGER, {"keep": keep, "den": FINAL_FRACTION.denominator})
             cursor.execute(COMPLETED_ON)
             cursor.execute(CANCELLED_EVENTS, {"zone": settings.TIME_ZONE})
+        with _timed("investors' read model", timings):
+            cursor.execute(INVESTOR_READ_MODEL, {"from_id": 0})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, LOADED_TABLES)
@@ -711,6 +713,21 @@ def describe(meta: dict) -> str:
 
 GROWN_TABLES = ("clients_investor", "installments_plan", "installments_installment")
 
+# The Structure's read model (clients.services.investor_overdue_refresh), set-based for every
+# investor from `from_id` on: what the services keep, computed once after the bulk load.
+INVESTOR_READ_MODEL = """
+UPDATE clients_investor AS i
+SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace
+FROM (
+    SELECT investor_id, MIN(oldest_unpaid_due_date) AS oldest,
+           MIN(GREATEST(oldest_unpaid_due_date + 19, hold_until, grace_extended_to)) AS grace
+    FROM installments_plan
+    WHERE status = 'active' AND investor_id >= %(from_id)s
+    GROUP BY investor_id
+) AS agg
+WHERE i.id = agg.investor_id
+"""
+
 
 def grow(*, factor: int, today: dt.date, connection=None) -> dict:
     """Add (factor − 1) copies of the portfolio as inert history: other participants' trees,
@@ -738,6 +755,8 @@ def grow(*, factor: int, today: dt.date, connection=None) -> dict:
         for copy in range(1, factor):
             with _timed(f"copy {copy}", timings):
                 _grow_copy(cursor, copy, plan_stride, installment_stride, today)
+        with _timed("clones' read model", timings):
+            cursor.execute(INVESTOR_READ_MODEL, {"from_id": CLONE_ID_STRIDE})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, GROWN_TABLES)

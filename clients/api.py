@@ -2,6 +2,7 @@
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import transaction
+from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, mixins, serializers, status, viewsets
@@ -256,6 +257,14 @@ class StructureFilterBackend(DjangoFilterBackend):
     def get_filterset_kwargs(self, request, queryset, view):
         # The business day the view computed once for the whole request.
         return {**super().get_filterset_kwargs(request, queryset, view), "today": view.today}
+
+    def filter_queryset(self, request, queryset, view):
+        # The paginator reads the count and the page's rows from the listing, never the
+        # whole annotated queryset.
+        filterset = self.get_filterset(request, queryset, view)
+        if not filterset.is_valid() and self.raise_exception:
+            raise utils.translate_validation(filterset.errors)
+        return filterset.listing()
 
 
 class StructureView(BusinessDayMixin, generics.ListAPIView):

@@ -3,6 +3,8 @@ GET /api/structure/ all read their rows through `StructureFilter`."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django import forms
 from django.db import models
@@ -11,15 +13,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from backoffice.lib.dates import business_today
+from installments import rules
 from installments.filters import StrictBooleanFilter
 from installments.models import Plan, PlanStatus
 
 from .models import MAX_DEPTH, Investor
 from .selectors import (
     URGENCY_ORDER,
-    overdue_investor_ids,
+    StructureListing,
     request_structure_root,
-    structure_investors,
+    structure_base,
+    with_row_values,
 )
 
 # Bounds that keep a typo from reaching the database as an out-of-range integer.
@@ -85,8 +89,12 @@ class StructureOrdering(django_filters.OrderingFilter):
 
     def filter(self, qs, value):
         keys = [key for key in (value or ()) if key] or ["urgency"]
-        order = [expression for key in keys for expression in ORDERINGS[key]]
-        return qs.order_by(*order, *TIE_BREAK)
+        self.parent.ordering_keys = keys
+        self.parent.order = [
+            *(expression for key in keys for expression in ORDERINGS[key]),
+            *TIE_BREAK,
+        ]
+        return qs  # ordered by `StructureFilter.filter_queryset` and `listing`
 
 
 class StructureFilterForm(forms.Form):
@@ -175,6 +183,8 @@ class StructureFilter(django_filters.FilterSet):
             queryset = Investor.objects.all()
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.today = today or business_today()
+        self.ordering_keys = ["urgency"]
+        self.order = [*URGENCY_ORDER, *TIE_BREAK]
 
     @property
     def form(self):
@@ -188,11 +198,24 @@ class StructureFilter(django_filters.FilterSet):
         return self.form.root
 
     def filter_queryset(self, queryset):
+        """Every row with every value, in order (the CSV export). Pages read `listing`."""
         root = self.form.root
         if root is None:
+            self.base = queryset.none()
             return queryset.none()
-        queryset = structure_investors(queryset, root=root, today=self.today)
-        return super().filter_queryset(queryset)
+        # The filters see only the read model's columns (structure_base): the rows' amounts
+        # and contacts are added after, to what is read.
+        self.base = super().filter_queryset(structure_base(queryset, root=root, today=self.today))
+        return with_row_values(self.base, today=self.today).order_by(*self.order)
+
+    def listing(self) -> StructureListing | list:
+        """The filtered rows as a sequence for a Paginator: each page reads its own rows."""
+        qs = self.qs
+        if not qs.query.can_filter() or self.form.root is None:
+            return []
+        return StructureListing(
+            self.base, keys=self.ordering_keys, order=self.order, today=self.today
+        )
 
     # -- the filters
 
@@ -202,18 +225,27 @@ class StructureFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        overdue = overdue_investor_ids(self.today)
-        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+        overdue = models.Q(oldest_unpaid_due_date__lt=self.today)
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
     def filter_days_left_lte(self, queryset, name, value):
         if value is None:
             return queryset
-        # Only the overdue have days left; narrowing to them first spares the per-row work.
-        return queryset.filter(pk__in=overdue_investor_ids(self.today), days_left__lte=value)
+        overdue = queryset.filter(oldest_unpaid_due_date__lt=self.today)
+        if value < rules.GRACE_DAYS:
+            # Below 19 days the stored earliest grace deadline is the row's own (see
+            # structure_base): a range of the read model, no per-row work.
+            return overdue.filter(
+                earliest_grace_deadline__lte=self.today + dt.timedelta(days=value)
+            )
+        return overdue.filter(days_left__lte=value)
 
     def filter_plan_status(self, queryset, name, value):
         if not value:
             return queryset
+        if value == PlanStatus.ACTIVE:
+            # An active plan always has an unpaid installment: the read model has its date.
+            return queryset.filter(oldest_unpaid_due_date__isnull=False)
         return queryset.filter(pk__in=Plan.objects.filter(status=value).values("investor_id"))
 
     def filter_search(self, queryset, name, value):

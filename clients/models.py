@@ -154,6 +154,16 @@ class Investor(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The Structure's read model: over the investor's ACTIVE plans, the oldest unpaid due date
+    # and the earliest grace deadline (GREATEST(oldest unpaid + 19, hold, extension)). Like
+    # Plan.oldest_unpaid_due_date these are functions of payments, holds, restores and
+    # cancellations, never of the clock, so they cannot go stale: every service that changes
+    # one of those rewrites them in its own transaction (`clients.services.
+    # investor_overdue_refresh`). Overdue on day d ⇔ oldest_unpaid_due_date < d, exactly;
+    # see `clients.selectors` for when the stored deadline is the row's own.
+    oldest_unpaid_due_date = models.DateField(editable=False, null=True)
+    earliest_grace_deadline = models.DateField(editable=False, null=True)
+
     objects = InvestorQuerySet.as_manager()
 
     class Meta:
@@ -163,6 +173,21 @@ class Investor(models.Model):
             models.UniqueConstraint(fields=["path"], name="investor_path_unique"),
         ]
         indexes = [
+            # The Structure's count, summary and overdue / level filters: the subtree range
+            # with the read model alongside, answered from the index alone (PostgreSQL).
+            models.Index(
+                fields=["path"],
+                include=["oldest_unpaid_due_date", "earliest_grace_deadline", "depth"],
+                name="investor_path_overdue_idx",
+            ),
+            # The Structure's "most urgent first": the overdue walked by grace deadline, so a
+            # page reads the clients before it, not the whole structure.
+            models.Index(
+                fields=["earliest_grace_deadline", "id"],
+                include=["path", "oldest_unpaid_due_date"],
+                condition=models.Q(oldest_unpaid_due_date__isnull=False),
+                name="investor_grace_deadline_idx",
+            ),
             # Search by name in the admin and the Structure.
             models.Index(fields=["name"], name="investor_name_idx"),
             # Search by phone/email (exact prefix matches from support calls).

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -87,10 +87,11 @@ def structure(request):
     rows: list[Row] = []
     if root is not None:
         summary = structure_summary(root=root, today=today)
-        investors = filterset.qs.prefetch_related(
-            Prefetch("plans", queryset=Plan.objects.select_related("package").order_by("-id"))
+        page = Paginator(filterset.listing(), _page_size(request)).get_page(request.GET.get("page"))
+        prefetch_related_objects(
+            list(page.object_list),
+            Prefetch("plans", queryset=Plan.objects.select_related("package").order_by("-id")),
         )
-        page = Paginator(investors, _page_size(request)).get_page(request.GET.get("page"))
         rows = [
             Row(
                 investor=row,

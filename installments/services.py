@@ -18,6 +18,7 @@ from django.db.models import Sum
 
 from backoffice.lib.errors import ConflictError, DomainError
 from clients.models import Investor
+from clients.services import investor_overdue_refresh
 
 from . import rules
 from .models import (
@@ -111,6 +112,7 @@ def plan_create(
         actor=actor,
         data={"package": package.name, "price": str(package.price), "shares": package.shares},
     )
+    investor_overdue_refresh(investor_ids=[investor.pk])
     return plan
 
 
@@ -248,6 +250,7 @@ def _post_payment(
         plan.completed_on = received_on
         update_fields += ["status", "completed_on"]
     plan.save(update_fields=update_fields)
+    investor_overdue_refresh(investor_ids=[plan.investor_id])
 
     PlanEvent.objects.create(
         plan=plan,
@@ -472,6 +475,7 @@ def plan_restore(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan
     plan.cancelled_on = None
     plan.grace_extended_to = max(extended_to, plan.grace_extended_to or extended_to)
     plan.save(update_fields=["status", "cancelled_on", "grace_extended_to"])
+    investor_overdue_refresh(investor_ids=[plan.investor_id])
     PlanEvent.objects.create(
         plan=plan,
         kind=PlanEventKind.RESTORED,
@@ -501,6 +505,7 @@ def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=
     plan.hold_until = until
     plan.hold_reason = reason
     plan.save(update_fields=["hold_until", "hold_reason"])
+    investor_overdue_refresh(investor_ids=[plan.investor_id])
     PlanEvent.objects.create(
         plan=plan,
         kind=PlanEventKind.HOLD,
@@ -522,6 +527,7 @@ def plan_release_hold(*, plan: Plan, reason: str, today: dt.date, actor=None) ->
     plan.hold_until = None
     plan.hold_reason = ""
     plan.save(update_fields=["hold_until", "hold_reason"])
+    investor_overdue_refresh(investor_ids=[plan.investor_id])
     PlanEvent.objects.create(
         plan=plan, kind=PlanEventKind.HOLD_RELEASED, actor=actor, reason=reason
     )
@@ -610,5 +616,7 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
             )
             for c in cancellations
         )
+        # The Structure's read model of the investors whose plans were cancelled.
+        investor_overdue_refresh(investor_ids=Plan.objects.filter(pk__in=ids).values("investor_id"))
     logger.info("scan %s cancelled %d plans", scan_date, len(cancellations))
     return cancellations

@@ -13,7 +13,7 @@ from django.db.models import Max, Sum
 from bench import generate, run
 from bench.scale import SCALES
 from clients.models import Investor, path_step
-from clients.services import investor_create
+from clients.services import investor_create, investor_overdue_refresh_all
 from installments import rules
 from installments.models import (
     Allocation,
@@ -50,6 +50,13 @@ def _assert_paths_follow_the_sponsor_chain():
         sponsor = by_id.get(investor.sponsor_id)
         assert investor.path == (sponsor.path if sponsor else "") + path_step(investor.pk)
         assert investor.depth == (sponsor.depth + 1 if sponsor else 1)
+
+
+def test_the_investors_read_model_is_what_the_services_would_have_written(portfolio):
+    assert Investor.objects.filter(oldest_unpaid_due_date__lt=TODAY).exists()
+    assert Investor.objects.filter(oldest_unpaid_due_date__isnull=True).exists()
+    # Recomputing it from the plans changes no row.
+    assert investor_overdue_refresh_all() == 0
 
 
 def test_every_path_is_the_sponsor_path_followed_by_the_investor_own_step(portfolio):
@@ -190,6 +197,10 @@ def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio)
     assert not copies.with_overdue(TODAY).filter(overdue=True).exists()
     settled = copies.filter(status=PlanStatus.COMPLETED, installments__paid_on__isnull=True)
     assert not settled.exists()
+    assert Investor.objects.filter(
+        pk__gt=TINY.investors, oldest_unpaid_due_date__isnull=False
+    ).exists()
+    assert investor_overdue_refresh_all() == 0
 
 
 def _server_url() -> str:

@@ -17,6 +17,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from clients.models import Investor
+from clients.services import investor_overdue_refresh
 from installments.models import Plan, PlanStatus
 from tests.factories import InvestorFactory, make_plan, participant
 
@@ -72,6 +73,7 @@ def structure(db, today) -> Structure:
     Plan.objects.filter(pk=cancelled.pk).update(
         status=PlanStatus.CANCELLED, cancelled_on=dt.date(2025, 6, 21)
     )
+    investor_overdue_refresh(investor_ids=[farid.pk])  # as the scan would have
     other_root = participant("other", name="Other Participant")
     xavier = InvestorFactory(name="Xavier Das", sponsor=other_root)
     make_plan(investor=xavier, first_due_date=dt.date(2026, 3, 1), today=dt.date(2026, 2, 1))

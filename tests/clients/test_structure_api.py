@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from clients.services import contact_log_record
+from clients.services import contact_log_record, investor_overdue_refresh
 from tests.factories import InvestorFactory, StaffFactory, make_plan
 
 URL = "/api/structure/"
@@ -349,6 +349,7 @@ def test_the_structure_reads_the_same_overdue_state_as_the_investor_read_model(
         investor=structure.asha, first_due_date=dt.date(2026, 2, 20), today=dt.date(2026, 2, 1)
     )
     Plan.objects.filter(pk=second.pk).update(hold_until=dt.date(2026, 4, 30))
+    investor_overdue_refresh(investor_ids=[structure.asha.pk])  # as plan_hold would
     fields = ["overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"]
     expected = {
         row["id"]: {key: row[key] for key in fields}

@@ -1,0 +1,106 @@
+"""The Structure's pages read through `StructureListing` are exactly the rows, in exactly the
+order, of the one query that computes every value for every row (`StructureFilter.qs`), for
+every ordering and every page: also when "most urgent first" is assembled from the promises,
+the grace-deadline index and a window of days left (large structures)."""
+
+import datetime as dt
+import random
+from decimal import Decimal
+
+import pytest
+
+from clients import selectors
+from clients.filters import ORDERINGS, StructureFilter
+from clients.services import contact_log_record
+from installments.services import payment_record, plan_hold
+from tests.factories import InvestorFactory, make_plan
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 3, 15)
+FIELDS = (
+    "pk",
+    "urgency",
+    "days_left",
+    "overdue_amount",
+    "grace_deadline",
+    "oldest_overdue_due_date",
+    "status",
+    "promise_state",
+)
+
+
+class Request:
+    def __init__(self, user):
+        self.user = user
+
+
+def values(row) -> tuple:
+    return tuple(getattr(row, name) for name in FIELDS)
+
+
+@pytest.fixture
+def crowd(structure):
+    """Forty clients with many ties in days left, different amounts, promises broken,
+    pending and kept, and overdue plans held past the 19-day horizon."""
+    rng = random.Random(7)
+    root = structure.root
+    for number in range(40):
+        investor = InvestorFactory(name=f"Client {number % 13:02d}", sponsor=root)
+        plan = make_plan(
+            investor=investor,
+            first_due_date=dt.date(2026, 2, 20) + dt.timedelta(days=rng.randint(0, 30)),
+            today=dt.date(2026, 1, 1),
+            price=Decimal("1200.00"),
+            installment_count=rng.choice([3, 6]),
+        )
+        if number % 3 == 0:
+            payment_record(
+                plan=plan,
+                amount=Decimal(rng.choice(["50.00", "120.00"])),
+                received_on=dt.date(2026, 3, 1),
+                reference=f"crowd-{number}",
+                today=TODAY,
+            )
+        if number % 7 == 0:
+            plan_hold(plan=plan, until=dt.date(2026, 5, 1), reason="travel", today=TODAY)
+        if number % 5 == 0:
+            contact_log_record(
+                investor=investor,
+                author=root.user,
+                outcome="promised",
+                today=dt.date(2026, 3, 1) if number % 10 else TODAY,
+                promised_on=dt.date(2026, 3, 5) if number % 10 else dt.date(2026, 3, 20),
+                promised_amount=Decimal("100.00"),
+            )
+    return structure
+
+
+@pytest.mark.parametrize("walk_from", [0, 10_000])
+@pytest.mark.parametrize("ordering", list(ORDERINGS))
+@pytest.mark.parametrize("overdue", ["", "true", "false"])
+def test_every_page_of_the_listing_equals_the_same_slice_of_the_full_query(
+    crowd, monkeypatch, ordering, overdue, walk_from
+):
+    monkeypatch.setattr(selectors, "URGENCY_WALK_FROM", walk_from)
+    data = {"ordering": ordering, "overdue": overdue}
+    full = StructureFilter(data, request=Request(crowd.root.user), today=TODAY)
+    assert full.is_valid(), full.errors
+    expected = [values(row) for row in full.qs]
+    listing = StructureFilter(data, request=Request(crowd.root.user), today=TODAY)
+    assert listing.is_valid()
+    rows = listing.listing()
+    assert rows.count() == len(expected)
+    for size in (1, 7, 20):
+        for start in range(0, len(expected), size):
+            assert [values(row) for row in rows[start : start + size]] == expected[
+                start : start + size
+            ], (ordering, overdue, size, start)
+
+
+def test_the_crowd_has_broken_and_pending_promises_and_held_overdue_plans(crowd):
+    full = StructureFilter({}, request=Request(crowd.root.user), today=TODAY)
+    assert full.is_valid()
+    rows = list(full.qs)
+    assert {0, 1, 2, 3} <= {row.urgency for row in rows}
+    assert any(row.overdue and row.days_left >= 19 for row in rows)

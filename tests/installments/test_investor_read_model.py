@@ -1,0 +1,193 @@
+"""The Structure's per-investor read model (`Investor.oldest_unpaid_due_date`,
+`Investor.earliest_grace_deadline`) always equals a fresh aggregate over the investor's active
+plans, whatever sequence of services ran: every service that changes a plan's oldest unpaid
+date, status, hold or extension rewrites it in the same transaction."""
+
+import contextlib
+import datetime as dt
+import random
+from decimal import Decimal
+
+import pytest
+
+from backoffice.lib.errors import DomainError
+from clients.models import Investor
+from clients.services import investor_overdue_refresh, investor_overdue_refresh_all
+from installments import rules
+from installments.models import Plan, PlanStatus
+from installments.services import (
+    payment_record,
+    plan_add_shares,
+    plan_hold,
+    plan_release_hold,
+    plan_restore,
+    plans_cancel_expired,
+)
+from tests.factories import InvestorFactory, PackageFactory, make_plan
+
+pytestmark = pytest.mark.django_db
+
+START = dt.date(2025, 1, 1)
+DAY = dt.timedelta(days=1)
+
+
+def recomputed() -> dict[int, tuple[dt.date | None, dt.date | None]]:
+    """The read model computed from scratch, in Python, from the plans and the pure rules."""
+    expected: dict[int, tuple[dt.date | None, dt.date | None]] = {
+        pk: (None, None) for pk in Investor.objects.values_list("pk", flat=True)
+    }
+    for plan in Plan.objects.filter(status=PlanStatus.ACTIVE):
+        oldest, grace = expected[plan.investor_id]
+        deadline = rules.grace_deadline(
+            plan.oldest_unpaid_due_date,
+            hold_until=plan.hold_until,
+            extended_to=plan.grace_extended_to,
+        )
+        expected[plan.investor_id] = (
+            min(filter(None, (oldest, plan.oldest_unpaid_due_date))),
+            min(filter(None, (grace, deadline))),
+        )
+    return expected
+
+
+def stored() -> dict[int, tuple[dt.date | None, dt.date | None]]:
+    return {
+        pk: (oldest, grace)
+        for pk, oldest, grace in Investor.objects.values_list(
+            "pk", "oldest_unpaid_due_date", "earliest_grace_deadline"
+        )
+    }
+
+
+class Replay:
+    """Random calls of the services a portfolio goes through, day after day."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.today = START
+        self.investors = [InvestorFactory() for _ in range(4)]
+        self.packages = [
+            PackageFactory(price=Decimal("600.00"), shares=600, installment_count=3),
+            PackageFactory(price=Decimal("1000.00"), shares=1000, installment_count=5),
+        ]
+        self.references = 0
+
+    def plans(self, *statuses) -> list[Plan]:
+        return list(Plan.objects.filter(status__in=statuses).order_by("pk"))
+
+    def step(self) -> str:
+        rng = self.rng
+        action = rng.choice(
+            ["create", "pay", "pay", "pay", "hold", "release", "restore", "scan", "shares", "day"]
+        )
+        if action == "create":
+            make_plan(
+                investor=rng.choice(self.investors),
+                package=rng.choice(self.packages),
+                first_due_date=self.today + rng.randint(-60, 20) * DAY,
+                today=self.today,
+            )
+        elif action == "pay":
+            plans = self.plans(PlanStatus.ACTIVE, PlanStatus.CANCELLED)
+            if plans:
+                plan = rng.choice(plans)
+                owed = sum(i.owed for i in plan.installments.all())
+                amount = min(owed, Decimal(rng.choice(["100.00", "200.00", "333.33", "1000.00"])))
+                self.references += 1
+                # A refused payment changes nothing; the model must still hold.
+                with contextlib.suppress(DomainError):
+                    payment_record(
+                        plan=plan,
+                        amount=amount,
+                        received_on=self.today - rng.randint(0, 25) * DAY,
+                        reference=f"R{self.references}",
+                        today=self.today,
+                    )
+        elif action == "hold":
+            plans = self.plans(PlanStatus.ACTIVE)
+            if plans:
+                until = self.today + rng.randint(0, 40) * DAY
+                plan_hold(plan=rng.choice(plans), until=until, reason="travel", today=self.today)
+        elif action == "release":
+            held = [p for p in self.plans(PlanStatus.ACTIVE) if p.is_on_hold(self.today)]
+            if held:
+                plan_release_hold(plan=rng.choice(held), reason="back", today=self.today)
+        elif action == "restore":
+            plans = self.plans(PlanStatus.CANCELLED)
+            if plans:
+                plan_restore(plan=rng.choice(plans), reason="agreed", today=self.today)
+        elif action == "scan":
+            plans_cancel_expired(scan_date=self.today)
+        elif action == "shares":
+            plans = self.plans(PlanStatus.ACTIVE)
+            if plans:
+                plan_add_shares(plan=rng.choice(plans), shares=rng.randint(1, 5), today=self.today)
+        else:
+            self.today += rng.randint(1, 15) * DAY
+        return action
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_stored_read_model_equals_a_fresh_aggregate_after_every_service(seed):
+    replay = Replay(seed)
+    seen = set()
+    for step in range(70):
+        action = replay.step()
+        seen.add(action)
+        assert stored() == recomputed(), f"after step {step} ({action}) of seed {seed}"
+    # The replay went through the services that change the model, not only some of them.
+    assert {"create", "pay", "scan"} <= seen
+
+
+def test_the_read_model_shows_the_most_urgent_active_plan_of_the_investor():
+    investor = InvestorFactory()
+    make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
+    make_plan(investor=investor, first_due_date=dt.date(2025, 2, 1))
+    investor.refresh_from_db()
+    assert investor.oldest_unpaid_due_date == dt.date(2025, 2, 1)
+    assert investor.earliest_grace_deadline == dt.date(2025, 2, 20)
+
+
+def test_a_hold_moves_the_earliest_grace_deadline_and_its_release_brings_it_back():
+    investor = InvestorFactory()
+    plan = make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
+    plan_hold(plan=plan, until=dt.date(2025, 5, 1), reason="x", today=dt.date(2025, 3, 12))
+    investor.refresh_from_db()
+    assert investor.earliest_grace_deadline == dt.date(2025, 5, 1)
+    plan_release_hold(plan=plan, reason="y", today=dt.date(2025, 3, 13))
+    investor.refresh_from_db()
+    assert investor.earliest_grace_deadline == dt.date(2025, 3, 29)
+
+
+def test_an_investor_whose_plans_are_all_cancelled_or_paid_has_no_read_model_values():
+    investor = InvestorFactory()
+    make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
+    plans_cancel_expired(scan_date=dt.date(2025, 3, 30))
+    investor.refresh_from_db()
+    assert (investor.oldest_unpaid_due_date, investor.earliest_grace_deadline) == (None, None)
+
+
+def test_a_part_payment_that_leaves_the_oldest_unpaid_date_writes_no_investor_row():
+    investor = InvestorFactory()
+    plan = make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10), price=Decimal("600"))
+    changed = investor_overdue_refresh(investor_ids=[investor.pk])
+    assert changed == 0
+    payment_record(
+        plan=plan,
+        amount=Decimal("10.00"),
+        received_on=dt.date(2025, 3, 10),
+        reference="P1",
+        today=dt.date(2025, 3, 10),
+    )
+    investor.refresh_from_db()
+    assert investor.oldest_unpaid_due_date == dt.date(2025, 3, 10)
+
+
+def test_refreshing_every_investor_repairs_a_read_model_written_behind_its_back():
+    investor = InvestorFactory()
+    make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
+    Investor.objects.filter(pk=investor.pk).update(
+        oldest_unpaid_due_date=None, earliest_grace_deadline=None
+    )
+    assert investor_overdue_refresh_all() == 1
+    assert stored() == recomputed()
