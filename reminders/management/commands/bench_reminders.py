@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor, path_step
+from clients.services import investor_overdue_refresh_all
 from installments.models import Installment, Package, Plan, PurchaseStage
 from reminders.models import Reminder, ReminderStatus, ScanChunk, ScanRun
 from reminders.scan import scan
@@ -114,6 +115,8 @@ class Command(BaseCommand):
             ),
             batch_size=5000,
         )
+        # Bulk-built plans bypass the services: bring the Structure's read model up to date.
+        investor_overdue_refresh_all()
         self.stdout.write(f"Built {len(clients)} overdue plans under {len(tops)} participants.")
 
     def _run(self, today: dt.date, timeout: int) -> None:
