@@ -273,21 +273,12 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
     # -- add and change
 
     def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-
-        def on_success(investor, message):
-            self.log_addition(request, investor, message)
-
-        return self.service_form_view(
+        return self.service_add_view(
             request,
             form_class=InvestorCreateForm,
             title=_("Add investor"),
             submit_label=_("Add the investor"),
             initial={"sponsor": request.GET.get("sponsor")},
-            success_url=lambda investor: self.admin_url("change", investor.pk),
-            cancel_url=self.admin_url("changelist"),
-            on_success=on_success,
         )
 
     def save_model(self, request, obj, form, change):

@@ -236,6 +236,28 @@ class ServiceViewsMixin:
             description=description,
         )
 
+    def service_add_view(
+        self, request, *, form_class: type[ServiceForm], title, submit_label, initial: dict
+    ):
+        """The add page of a model whose rows only a service may create: the service's form,
+        then the new object's change page, with the addition in the admin's history."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+
+        def on_success(obj, message):
+            self.log_addition(request, obj, message)
+
+        return self.service_form_view(
+            request,
+            form_class=form_class,
+            title=title,
+            submit_label=submit_label,
+            initial=initial,
+            success_url=lambda obj: self.admin_url("change", obj.pk),
+            cancel_url=self.admin_url("changelist"),
+            on_success=on_success,
+        )
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["service_tools"] = self.service_tools(request, obj)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Prefetch, Sum
 from django.http import HttpResponseNotAllowed
@@ -270,13 +269,7 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
         return False  # money was recorded against it; a plan is cancelled, never deleted
 
     def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-
-        def on_success(plan, message):
-            self.log_addition(request, plan, message)
-
-        return self.service_form_view(
+        return self.service_add_view(
             request,
             form_class=PlanCreateForm,
             title=_("Add plan"),
@@ -285,9 +278,6 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
                 "investor": request.GET.get("investor"),
                 "package": request.GET.get("package"),
             },
-            success_url=lambda plan: self.admin_url("change", plan.pk),
-            cancel_url=self.admin_url("changelist"),
-            on_success=on_success,
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
