@@ -9,8 +9,9 @@
 3. Queue: the plans that may need a reminder tonight are the night's changes, read off
    indexes (`candidate_plan_ids`: a level's first day, a payment or an admin act since the
    last scan, a hold that ended, a recent cancellation), so the cost follows the changes, not
-   the number of plans inside the windows. They are split into chunks of plan ids, recorded as ScanChunk rows, and handed to the workers by id after
-   commit (plus one chunk for the participants' digests). More workers, more chunks at once.
+   the number of plans inside the windows. They are split into chunks of plan ids,
+   recorded as ScanChunk rows, and handed to the workers by id after commit (plus one
+   chunk for the participants' digests). More workers, more chunks at once.
    A chunk inserts its reminder rows with ON CONFLICT DO NOTHING against the outbox's unique
    constraints, so a chunk run twice, a rescan or two scans at once never make a second copy.
    The last chunk to finish closes the ScanRun.
@@ -185,7 +186,8 @@ def scan_scope(scan_date: dt.date, levels, previous: ScanRun | None) -> Scope | 
     earliest, latest = scan_date - behind * DAY, scan_date + ahead * DAY
     if previous is None:
         return Scope(previous=None, earliest=earliest, latest=latest)
-    nights = [previous.scan_date + k * DAY for k in range(1, (scan_date - previous.scan_date).days + 1)]
+    gap = (scan_date - previous.scan_date).days
+    nights = [previous.scan_date + k * DAY for k in range(1, gap + 1)]
     true_today = [
         night - w.first * DAY
         for night in nights
