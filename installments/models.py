@@ -271,7 +271,7 @@ class Plan(models.Model):
                 fields=["cancelled_on"],
                 name="plan_cancelled_on_idx",
                 condition=models.Q(status="cancelled"),
-            ),            # The scan's reminder candidates: the holds that ended since the last scan
+            ),  # The scan's reminder candidates: the holds that ended since the last scan
             # (reminders.scan.candidate_plan_ids).
             models.Index(
                 fields=["hold_until"],
