@@ -151,14 +151,25 @@ def last_night(today: dt.date) -> dict:
 
     from reminders.models import CadenceLevel, ScanRun
     from reminders.scan import scan_scope, window_plan_ids
+    from reminders.services import CANCELLED_NOTICE_DAYS
 
     yesterday = today - dt.timedelta(days=1)
     done = ScanRun.objects.filter(scan_date=yesterday, finished_at__isnull=False, caught_up=False)
     if done.exists():
         return {"last_night": "kept", "last_night_reminders": done.get().reminders_queued}
     scope = scan_scope(yesterday, list(CadenceLevel.objects.active()), previous=None)
+    # What the scan of yesterday read: every plan in a window, and the plans whose
+    # cancellation notice was still news.
+    ids = set(window_plan_ids(scope) if scope else [])
+    ids.update(
+        Plan.objects.filter(
+            status="cancelled",
+            cancelled_on__gte=yesterday - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
+            cancelled_on__lte=yesterday,
+        ).values_list("pk", flat=True)
+    )
     with transaction.atomic():
-        written = _written_as_sent(window_plan_ids(scope) if scope else [], yesterday)
+        written = _written_as_sent(sorted(ids), yesterday)
         started = dt.datetime.combine(yesterday, dt.time(2), tzinfo=settings.BUSINESS_TIME_ZONE)
         run = ScanRun.objects.create(scan_date=yesterday, trigger="bench", reminders_queued=written)
         ScanRun.objects.filter(pk=run.pk).update(
