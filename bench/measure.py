@@ -114,6 +114,7 @@ def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
     cancellation notices, and one digest per participant with overdue clients or cancelled
     plans below them (counts only: no list of names). Every row `ON CONFLICT DO NOTHING`."""
     from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.scan import last_reminder_run, scan_scope
     from reminders.services import CANCELLED_NOTICE_DAYS, windows_by_recipient
 
     levels = list(CadenceLevel.objects.active())
@@ -123,6 +124,26 @@ def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
         "now": scan_moment(scan_date),
         "notice_from": scan_date - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
     }
+    # The same candidates as the scan: the night's changes since the last scan that queued
+    # reminders (a level's first day, a payment or an audit entry, a hold that ended), or
+    # every plan inside a window before the first one.
+    scope = scan_scope(scan_date, levels, last_reminder_run(scan_date))
+    candidates = ""
+    if scope is not None and scope.previous is not None:
+        candidates = """JOIN (
+    SELECT id FROM installments_plan
+    WHERE status = 'active' AND oldest_unpaid_due_date = ANY(%(exact)s::date[])
+    UNION SELECT plan_id FROM installments_planevent WHERE at >= %(since)s
+    UNION SELECT plan_id FROM installments_payment WHERE recorded_at >= %(since)s
+    UNION SELECT id FROM installments_plan
+    WHERE status = 'active' AND hold_until BETWEEN %(hold_from)s AND %(hold_to)s
+) c ON c.id = p.id"""
+        params.update(
+            exact=list(scope.exact_dates),
+            since=scope.touched_since,
+            hold_from=scope.hold_ended[0],
+            hold_to=scope.hold_ended[1],
+        )
     statements = []
     if windows:
         values = ", ".join(f"(%(code{n})s, {w.first}, {w.last})" for n, w in enumerate(windows))
@@ -132,6 +153,7 @@ INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
 SELECT i.id, l.code, ch.channel, p.id, n.id, NULL, %(day)s, %(now)s, 'pending', 0, '', '',
        '{{}}', NULL, now()
 FROM installments_plan p
+{candidates}
 JOIN installments_installment n ON n.plan_id = p.id AND n.due_date = p.oldest_unpaid_due_date
      AND n.paid_on IS NULL
 JOIN clients_investor i ON i.id = p.investor_id
@@ -206,11 +228,29 @@ def scan_floor(scan_date: dt.date) -> tuple[int, int]:
     return cancelled, written
 
 
-def naive_scan(scan_date: dt.date, limit: int | None = None) -> int:
-    """What one writes without the read model: every active plan, its installments read to
-    find the oldest unpaid one, one save and one audit row per cancelled plan."""
-    cancelled = 0
-    plans = Plan.objects.filter(status=PlanStatus.ACTIVE).order_by("id")
+def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
+    """What one writes without the read model and the set-based outbox: the same night's work
+    plan by plan with the ORM. Every active plan, its unpaid installments read to find the
+    oldest; a plan past its deadline is saved cancelled with its audit row and its notice;
+    any other plan not on hold gets the reminder of the level true tonight, channel by
+    channel (opt-out read, `get_or_create` against the outbox); then one digest per
+    participant with overdue clients or plans cancelled tonight below them, counted with the
+    ORM. Returns (plans cancelled, reminder rows written)."""
+    from clients.models import Investor
+    from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.services import windows_by_recipient
+
+    levels = list(CadenceLevel.objects.active())
+    by_code = {level.code: level for level in levels}
+    windows = windows_by_recipient(levels).get(Recipient.INVESTOR, [])
+    notices = [
+        level
+        for level in levels
+        if level.trigger == Trigger.CANCELLED and level.recipient == Recipient.INVESTOR
+    ]
+    now = scan_moment(scan_date)
+    cancelled = written = 0
+    plans = Plan.objects.filter(status=PlanStatus.ACTIVE).select_related("investor").order_by("id")
     if limit is not None:
         plans = plans[:limit]
     for plan in plans.iterator(chunk_size=2000):
@@ -220,20 +260,75 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> int:
         deadline = rules.grace_deadline(
             unpaid[0].due_date, hold_until=plan.hold_until, extended_to=plan.grace_extended_to
         )
-        if not rules.scan_cancels(deadline, scan_date):
+        if rules.scan_cancels(deadline, scan_date):
+            owed = sum((i.owed for i in unpaid if i.due_date < scan_date), Decimal("0.00"))
+            plan.status = PlanStatus.CANCELLED
+            plan.cancelled_on = scan_date
+            plan.save(update_fields=["status", "cancelled_on"])
+            PlanEvent.objects.create(
+                plan=plan,
+                kind=PlanEventKind.CANCELLED,
+                reason=f"Grace deadline {deadline} passed with {owed} overdue.",
+                data={"scan_date": scan_date.isoformat(), "overdue_amount": str(owed)},
+            )
+            cancelled += 1
+            for level in notices:
+                written += _naive_reminder(plan.investor, level, now, scan_date, plan=plan)
             continue
-        owed = sum((i.owed for i in unpaid if i.due_date < scan_date), Decimal("0.00"))
-        plan.status = PlanStatus.CANCELLED
-        plan.cancelled_on = scan_date
-        plan.save(update_fields=["status", "cancelled_on"])
-        PlanEvent.objects.create(
-            plan=plan,
-            kind=PlanEventKind.CANCELLED,
-            reason=f"Grace deadline {deadline} passed with {owed} overdue.",
-            data={"scan_date": scan_date.isoformat(), "overdue_amount": str(owed)},
+        if plan.is_on_hold(scan_date):
+            continue
+        days = (scan_date - unpaid[0].due_date).days
+        for window in windows:
+            if window.contains(days):
+                written += _naive_reminder(
+                    plan.investor,
+                    by_code[window.code],
+                    now,
+                    scan_date,
+                    plan=plan,
+                    installment=unpaid[0],
+                )
+    digests = [lv for lv in levels if lv.trigger == Trigger.DIGEST]
+    if digests and limit is None:
+        for participant in Investor.objects.filter(user__isnull=False).order_by("id"):
+            below = Plan.objects.filter(investor__path__startswith=participant.path).exclude(
+                investor__path=participant.path
+            )
+            overdue = (
+                below.filter(status=PlanStatus.ACTIVE, oldest_unpaid_due_date__lt=scan_date)
+                .exclude(hold_until__gte=scan_date)
+                .with_overdue(scan_date)
+                .filter(days_left__gte=0)
+                .count()
+            )
+            gone = below.filter(status=PlanStatus.CANCELLED, cancelled_on=scan_date).count()
+            if overdue or gone:
+                payload = {"overdue_clients": overdue, "cancelled_plans": gone}
+                for level in digests:
+                    written += _naive_reminder(
+                        participant, level, now, scan_date, digest_date=scan_date, payload=payload
+                    )
+    return cancelled, written
+
+
+def _naive_reminder(investor, level, now, scan_date, *, payload=None, **subject) -> int:
+    from reminders.models import CHANNEL_ADDRESS, ChannelOptOut, Reminder
+
+    written = 0
+    for channel in level.channels:
+        if not (getattr(investor, CHANNEL_ADDRESS[channel]) or "").strip():
+            continue
+        if ChannelOptOut.objects.filter(investor=investor, channel=channel).exists():
+            continue
+        _, created = Reminder.objects.get_or_create(
+            recipient=investor,
+            kind=level.code,
+            channel=channel,
+            **subject,
+            defaults={"queued_on": scan_date, "scheduled_for": now, "payload": payload or {}},
         )
-        cancelled += 1
-    return cancelled
+        written += created
+    return written
 
 
 # The scan's own record of each run (a rescan records that it ran): not the night's work.
@@ -349,9 +444,10 @@ def measure_naive(scan_date: dt.date, sample: int) -> dict:
     active = Plan.objects.filter(status=PlanStatus.ACTIVE).count()
     limit = None if active <= sample else sample
     with rolled_back():
-        seconds, cancelled = _timed(lambda: naive_scan(scan_date, limit))
+        seconds, (cancelled, written) = _timed(lambda: naive_scan(scan_date, limit))
     looped = active if limit is None else limit
     return {
+        "naive_reminders_written": written,
         "naive_seconds": seconds * active / looped,
         "naive_measured_seconds": seconds,
         "naive_plans_looped": looped,

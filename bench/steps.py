@@ -103,41 +103,101 @@ def clone_reminders_sent(today: dt.date) -> int:
     cloned plan (those on track, due within days) is in the outbox as already sent, written
     by the product's own row builder. So tonight's scan reads ten times the candidates and
     the outbox's constraints refuse the clones' rows, but writes the same rows as at 1x."""
-    from django.db import transaction
-    from django.utils import timezone
 
-    from reminders.models import CadenceLevel, Reminder
-    from reminders.scan import candidate_plan_ids, outbox_insert, reminder_rows
+    from reminders.models import CadenceLevel
+    from reminders.scan import scan_scope, window_plan_ids
 
     clone_plans = set(
         Plan.objects.filter(investor_id__gte=generate.CLONE_ID_STRIDE).values_list("pk", flat=True)
     )
-    ids = [pk for pk in candidate_plan_ids(today) if pk in clone_plans]
+    scope = scan_scope(today, list(CadenceLevel.objects.active()), previous=None)
+    ids = [pk for pk in window_plan_ids(scope) if pk in clone_plans] if scope else []
+    return _written_as_sent(ids, today)
+
+
+def _written_as_sent(plan_ids: list[int], scan_date: dt.date) -> int:
+    """Every reminder true on `scan_date` for these plans, in the outbox as already sent,
+    written by the product's own row builder."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from reminders.models import CadenceLevel, Reminder
+    from reminders.scan import outbox_insert, reminder_rows
+
     levels = list(CadenceLevel.objects.active())
-    now = measure.scan_moment(today)
+    now = measure.scan_moment(scan_date)
     written = 0
     with transaction.atomic():
-        for start in range(0, len(ids), 5000):
-            rows = reminder_rows(ids[start : start + 5000], scan_date=today, now=now, levels=levels)
-            inserted = [pk for pk, _ in outbox_insert(rows, scan_date=today, run_id=None, now=now)]
-            Reminder.objects.filter(pk__in=inserted).update(
+        for start in range(0, len(plan_ids), 5000):
+            batch = plan_ids[start : start + 5000]
+            rows = reminder_rows(batch, scan_date=scan_date, now=now, levels=levels)
+            inserted = outbox_insert(rows, scan_date=scan_date, run_id=None, now=now)
+            Reminder.objects.filter(pk__in=[pk for pk, _ in inserted]).update(
                 status="sent", sent_at=timezone.now(), dispatched_at=timezone.now()
             )
             written += len(inserted)
     return written
 
 
+def last_night(today: dt.date) -> dict:
+    """The portfolio's "the nightly scan ran last night", as the product records it: a
+    completed ScanRun of yesterday, started at 02:00 business time, and in the outbox (as
+    sent) every reminder true yesterday for the plans in a window. So the measured night is
+    an ordinary one: the scan reads the night's changes (a level's first day, the payments
+    recorded since, the holds that ended) and writes tonight's new reminders, as the floor
+    and the per-plan loop do. Written once per database (the 10x copy too), committed."""
+    from django.conf import settings
+    from django.db import transaction
+
+    from reminders.models import CadenceLevel, ScanRun
+    from reminders.scan import scan_scope, window_plan_ids
+    from reminders.services import CANCELLED_NOTICE_DAYS
+
+    yesterday = today - dt.timedelta(days=1)
+    done = ScanRun.objects.filter(scan_date=yesterday, finished_at__isnull=False, caught_up=False)
+    if done.exists():
+        return {"last_night": "kept", "last_night_reminders": done.get().reminders_queued}
+    scope = scan_scope(yesterday, list(CadenceLevel.objects.active()), previous=None)
+    # What the scan of yesterday read: every plan in a window, and the plans whose
+    # cancellation notice was still news.
+    ids = set(window_plan_ids(scope) if scope else [])
+    ids.update(
+        Plan.objects.filter(
+            status="cancelled",
+            cancelled_on__gte=yesterday - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
+            cancelled_on__lte=yesterday,
+        ).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        written = _written_as_sent(sorted(ids), yesterday)
+        started = dt.datetime.combine(yesterday, dt.time(2), tzinfo=settings.BUSINESS_TIME_ZONE)
+        run = ScanRun.objects.create(scan_date=yesterday, trigger="bench", reminders_queued=written)
+        ScanRun.objects.filter(pk=run.pk).update(
+            started_at=started, finished_at=started + dt.timedelta(minutes=5)
+        )
+    return {"last_night": "written", "last_night_reminders": written}
+
+
 def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     scale = SCALES[scale_name]
     portfolio = _meta("portfolio")
     scan_date = dt.date.fromisoformat(portfolio["today"])
+    setup = last_night(scan_date)
     logger.info("measuring the scan of %s", scan_date)
     result = measure.measure_scan(scan_date, scale.scan_runs)
+    result.update(setup)
     logger.info("timing the reminders queued and handed to the broker")
     result.update(measure.measure_reminders(scan_date))
     if naive:
         logger.info("timing the per-plan loop")
         result.update(measure.measure_naive(scan_date, scale.naive_sample))
+        same = (result["plans_cancelled"], result["reminders_written"])
+        looped = (result["naive_plans_cancelled"], result["naive_reminders_written"])
+        if not result["naive_extrapolated"] and looped != same:
+            raise RuntimeError(
+                f"the per-plan loop cancelled {looped[0]} plans and wrote {looped[1]} "
+                f"reminders, the scan {same[0]} and {same[1]}"
+            )
     logger.info("timing the Structure request")
     result.update(
         measure.measure_structure(portfolio["top_token"], scale.page, scale.structure_requests)

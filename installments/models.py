@@ -271,6 +271,12 @@ class Plan(models.Model):
                 fields=["cancelled_on"],
                 name="plan_cancelled_on_idx",
                 condition=models.Q(status="cancelled"),
+            ),  # The scan's reminder candidates: the holds that ended since the last scan
+            # (reminders.scan.candidate_plan_ids).
+            models.Index(
+                fields=["hold_until"],
+                name="plan_active_hold_idx",
+                condition=models.Q(status="active", hold_until__isnull=False),
             ),
         ]
 
@@ -347,6 +353,11 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-received_on", "-id"]
+        indexes = [
+            # The scan's reminder candidates: the plans paid since the last scan
+            # (reminders.scan.candidate_plan_ids).
+            models.Index(fields=["recorded_at"], name="payment_recorded_at_idx"),
+        ]
         constraints = [
             # The idempotency guarantee itself: a second post of a reference cannot insert.
             models.UniqueConstraint(fields=["reference"], name="payment_reference_unique"),
@@ -510,6 +521,11 @@ class PlanEvent(models.Model):
 
     class Meta:
         ordering = ["plan", "at", "id"]
+        indexes = [
+            # The scan's reminder candidates: the plans restored, held, released, given
+            # shares, created or paid since the last scan (reminders.scan.candidate_plan_ids).
+            models.Index(fields=["at"], name="planevent_at_idx"),
+        ]
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit trail")
 

@@ -6,9 +6,12 @@
    late, for cancellation only (so a plan is cancelled on the date it would have been);
    reminders are queued once, for today, and only those still true today.
 2. Cancel: `installments.services.plans_cancel_expired` (set-based, row-locked).
-3. Queue: the plans that may need a reminder today are read from an index range and split
-   into chunks of plan ids, recorded as ScanChunk rows, and handed to the workers by id after
-   commit (plus one chunk for the participants' digests). More workers, more chunks at once.
+3. Queue: the plans that may need a reminder tonight are the night's changes, read off
+   indexes (`candidate_plan_ids`: a level's first day, a payment or an admin act since the
+   last scan, a hold that ended, a recent cancellation), so the cost follows the changes, not
+   the number of plans inside the windows. They are split into chunks of plan ids,
+   recorded as ScanChunk rows, and handed to the workers by id after commit (plus one
+   chunk for the participants' digests). More workers, more chunks at once.
    A chunk inserts its reminder rows with ON CONFLICT DO NOTHING against the outbox's unique
    constraints, so a chunk run twice, a rescan or two scans at once never make a second copy.
    The last chunk to finish closes the ScanRun.
@@ -29,7 +32,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import connection, models, transaction
 
-from installments.models import Installment, Plan, PlanStatus
+from installments.models import Installment, Payment, Plan, PlanEvent, PlanStatus
 from installments.services import Cancellation, plans_cancel_expired
 
 from .models import (
@@ -137,24 +140,137 @@ def scan(
     return report
 
 
-def candidate_plan_ids(scan_date: dt.date) -> list[int]:
-    """The plans that may need a reminder today: active ones whose oldest unpaid installment
-    falls in some level's window (a range on the partial index of active plans by that
-    date), and those cancelled recently enough for a notice. The day's plans, not the
-    table's."""
-    levels = list(CadenceLevel.objects.active())
+@dataclass(frozen=True)
+class Scope:
+    """What tonight's reminders may have changed since the last scan that queued reminders.
+
+    `previous` is that scan (None before the first one); `exact_dates` the oldest unpaid
+    due dates that put a plan on a level's first day on some night since it (missed nights
+    included, kept only where a level is still true today); `touched_since` the moment from
+    which payments and audit entries count as changes; `hold_ended` the range of `hold_until`
+    of the holds that ended since it.
+    """
+
+    previous: ScanRun | None
+    earliest: dt.date
+    latest: dt.date
+    exact_dates: tuple[dt.date, ...] = ()
+    touched_since: dt.datetime | None = None
+    hold_ended: tuple[dt.date, dt.date] | None = None
+
+
+# Payments and audit entries stamped this long before the previous scan started are read
+# again: a transaction stamps its rows before it commits, so one that stamped them just before
+# that scan read the plan may have committed just after. Reading a few more plans costs
+# nothing (their rows are refused by the outbox); missing one would lose its reminder.
+TOUCHED_MARGIN = dt.timedelta(hours=1)
+
+
+def last_reminder_run(scan_date: dt.date) -> ScanRun | None:
+    """The last completed scan before `scan_date` that queued reminders (a caught-up night
+    only cancels). Of two completed runs of that date, the earlier start: the safer "since"."""
+    return (
+        ScanRun.objects.filter(finished_at__isnull=False, caught_up=False, scan_date__lt=scan_date)
+        .order_by("-scan_date", "started_at")
+        .first()
+    )
+
+
+def scan_scope(scan_date: dt.date, levels, previous: ScanRun | None) -> Scope | None:
+    """None when no due-date level is active."""
     windows = [w for ws in windows_by_recipient(levels).values() for w in ws]
+    if not windows:
+        return None
+    ahead = max(0, *(-w.first for w in windows))
+    behind = max(0, *(w.last for w in windows))
+    earliest, latest = scan_date - behind * DAY, scan_date + ahead * DAY
+    if previous is None:
+        return Scope(previous=None, earliest=earliest, latest=latest)
+    gap = (scan_date - previous.scan_date).days
+    nights = [previous.scan_date + k * DAY for k in range(1, gap + 1)]
+    true_today = [
+        night - w.first * DAY
+        for night in nights
+        for w in windows
+        if any(v.contains((scan_date - (night - w.first * DAY)).days) for v in windows)
+    ]
+    return Scope(
+        previous=previous,
+        earliest=earliest,
+        latest=latest,
+        exact_dates=tuple(sorted(set(true_today))),
+        touched_since=previous.started_at - TOUCHED_MARGIN,
+        hold_ended=(previous.scan_date, scan_date - DAY),
+    )
+
+
+def candidate_plan_ids(scan_date: dt.date, *, levels=None) -> list[int]:
+    """The plans that may need a reminder tonight: the night's changes, not the windows.
+
+    Why this reaches every reminder that reading every plan in a window would (tested by
+    tests/reminders/test_scan_scope.py over random histories): a reminder true tonight is
+    about a plan P, active and not on hold, whose oldest unpaid installment (due D) puts
+    tonight in a level's window [D+first, D+last]. Let L be the last scan that queued
+    reminders (before the first one ever: every plan in a window is read, the base case).
+      (a) If the window opened after L (D+first in (L, tonight]), D+first is tonight or a
+          missed night: P is read by its exact date.
+      (b) Else the window was already open at L, and since tonight ≤ D+last, L was inside
+          the same window. If P was then as it is now (same oldest unpaid installment,
+          active, not on hold), L wrote this reminder. What changes those is a payment
+          (Payment.recorded_at), a restore, a hold, a release, shares added, a creation
+          (each writes a PlanEvent), or a hold running out by the calendar (`hold_until`
+          in [L, tonight)): P is read as touched or as a hold ended.
+      (c) The cancellation notices (plans cancelled in the last days) and the digests are
+          read as before.
+    Not changes of a plan, so not read again: the cadence edited in the admin, a contact
+    added or an opt-out withdrawn, a move in the tree. They apply from a level's next day.
+    """
+    if levels is None:
+        levels = list(CadenceLevel.objects.active())
+    scope = scan_scope(scan_date, levels, last_reminder_run(scan_date))
     ids: set[int] = set()
-    if windows:
-        ahead = max(0, *(-w.first for w in windows))
-        behind = max(0, *(w.last for w in windows))
-        ids.update(
-            Plan.objects.filter(
-                status=PlanStatus.ACTIVE,
-                oldest_unpaid_due_date__gte=scan_date - behind * DAY,
-                oldest_unpaid_due_date__lte=scan_date + ahead * DAY,
-            ).values_list("pk", flat=True)
-        )
+    if scope is not None:
+        active = Plan.objects.filter(status=PlanStatus.ACTIVE).order_by()
+        if scope.previous is None:
+            ids.update(window_plan_ids(scope))
+        else:
+            # Three reads, each off its own index (an OR of them would be one plan for all):
+            # plan_active_oldest_unpaid_idx (an IN list of dates),
+            if scope.exact_dates:
+                ids.update(
+                    active.filter(oldest_unpaid_due_date__in=scope.exact_dates).values_list(
+                        "pk", flat=True
+                    )
+                )
+            # planevent_at_idx and payment_recorded_at_idx, then the primary key,
+            touched = set(
+                PlanEvent.objects.filter(at__gte=scope.touched_since)
+                .order_by()
+                .values_list("plan_id", flat=True)
+            )
+            touched.update(
+                Payment.objects.filter(recorded_at__gte=scope.touched_since)
+                .order_by()
+                .values_list("plan_id", flat=True)
+            )
+            if touched:
+                ids.update(
+                    active.filter(
+                        pk__in=sorted(touched),
+                        oldest_unpaid_due_date__gte=scope.earliest,
+                        oldest_unpaid_due_date__lte=scope.latest,
+                    ).values_list("pk", flat=True)
+                )
+            # and plan_active_hold_idx.
+            start, end = scope.hold_ended
+            ids.update(
+                active.filter(
+                    hold_until__gte=start,
+                    hold_until__lte=end,
+                    oldest_unpaid_due_date__gte=scope.earliest,
+                    oldest_unpaid_due_date__lte=scope.latest,
+                ).values_list("pk", flat=True)
+            )
     if any(level.trigger == Trigger.CANCELLED for level in levels):
         ids.update(
             Plan.objects.filter(
@@ -164,6 +280,18 @@ def candidate_plan_ids(scan_date: dt.date) -> list[int]:
             ).values_list("pk", flat=True)
         )
     return sorted(ids)
+
+
+def window_plan_ids(scope: Scope) -> list[int]:
+    """Every active plan whose oldest unpaid installment is in some level's window: the
+    first scan ever (an empty outbox to fill), a range on plan_active_oldest_unpaid_idx."""
+    return list(
+        Plan.objects.filter(
+            status=PlanStatus.ACTIVE,
+            oldest_unpaid_due_date__gte=scope.earliest,
+            oldest_unpaid_due_date__lte=scope.latest,
+        ).values_list("pk", flat=True)
+    )
 
 
 def dispatch_chunks(chunk_ids: list[int]) -> None:
