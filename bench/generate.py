@@ -37,7 +37,7 @@ from .scale import Scale
 
 logger = logging.getLogger("bench")
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 TOP_USERNAME = "bench-top-participant"
 FINAL_FRACTION = Fraction(2, 3)
 # Another participant's clone of the portfolio starts at this id (the "10x" dataset): below
@@ -731,7 +731,7 @@ WHERE i.id = agg.investor_id
 
 def grow(*, factor: int, today: dt.date, connection=None) -> dict:
     """Add (factor − 1) copies of the portfolio as inert history: other participants' trees,
-    with the same shapes, whose overdue plans are paid off. The tables the scan and the
+    with the same shapes, whose active plans are paid off. The tables the scan and the
     Structure read (investors, plans, installments) get `factor` times the rows, while tonight's
     scan still changes the same plans and the top participant's structure is the same.
 
@@ -776,6 +776,7 @@ def _grow_copy(cursor, copy: int, plan_stride: int, installment_stride: int, tod
         "nstride": installment_stride * copy,
         "today": today,
         "yesterday": today - dt.timedelta(days=1),
+        "long_ago": today - dt.timedelta(days=60),
     }
     cursor.execute(
         """
@@ -788,7 +789,8 @@ def _grow_copy(cursor, copy: int, plan_stride: int, installment_stride: int, tod
         """,
         {**params, "stride": CLONE_ID_STRIDE},
     )
-    # An overdue plan in a clone is history that was paid off: completed, not overdue.
+    # Every active plan in a clone is history that was paid off: completed, neither overdue
+    # nor on any reminder level's day, so tonight's scan changes the same plans at 10x.
     cursor.execute(
         """
         INSERT INTO installments_plan (id, investor_id, package_id, stage_id, share_price, shares,
@@ -803,7 +805,9 @@ def _grow_copy(cursor, copy: int, plan_stride: int, installment_stride: int, tod
                CASE WHEN settled THEN LEAST((p.first_due_date
                         + make_interval(months => k.installment_count - 1))::date, %(yesterday)s)
                     ELSE p.completed_on END,
-               p.cancelled_on,
+               -- Cancelled long ago: no cancellation notice is due for a clone tonight.
+               CASE WHEN p.cancelled_on IS NULL THEN NULL
+                    ELSE LEAST(p.cancelled_on, %(long_ago)s) END,
                CASE WHEN settled THEN NULL ELSE p.hold_until END,
                CASE WHEN settled THEN '' ELSE p.hold_reason END,
                CASE WHEN settled THEN NULL ELSE p.grace_extended_to END,
@@ -811,7 +815,7 @@ def _grow_copy(cursor, copy: int, plan_stride: int, installment_stride: int, tod
         FROM installments_plan p
         JOIN installments_package k ON k.id = p.package_id
         CROSS JOIN LATERAL (
-            SELECT p.status = 'active' AND p.oldest_unpaid_due_date < %(today)s AS settled
+            SELECT p.status = 'active' AS settled
         ) s
         WHERE p.id <= %(plan_max)s ORDER BY p.id
         """,
@@ -828,7 +832,7 @@ def _grow_copy(cursor, copy: int, plan_stride: int, installment_stride: int, tod
         FROM installments_installment i
         JOIN installments_plan p ON p.id = i.plan_id
         CROSS JOIN LATERAL (
-            SELECT p.status = 'active' AND p.oldest_unpaid_due_date < %(today)s AS settled
+            SELECT p.status = 'active' AS settled
         ) s
         WHERE i.id <= %(installment_max)s ORDER BY i.id
         """,

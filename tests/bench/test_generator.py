@@ -193,11 +193,13 @@ def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio)
     )
     assert len(list(plans_to_cancel(TODAY))) == _expected_tonight()
     copies = Plan.objects.filter(pk__gt=TINY.plans)
-    assert copies.filter(status=PlanStatus.ACTIVE).exists()
-    assert not copies.with_overdue(TODAY).filter(overdue=True).exists()
+    # Inert: no clone is active, so none is overdue or on a reminder level's day tonight.
+    assert copies.filter(status=PlanStatus.COMPLETED).exists()
+    assert not copies.filter(status=PlanStatus.ACTIVE).exists()
+    assert not copies.filter(cancelled_on__gte=TODAY - dt.timedelta(days=30)).exists()
     settled = copies.filter(status=PlanStatus.COMPLETED, installments__paid_on__isnull=True)
     assert not settled.exists()
-    assert Investor.objects.filter(
+    assert not Investor.objects.filter(
         pk__gt=TINY.investors, oldest_unpaid_due_date__isnull=False
     ).exists()
     assert investor_overdue_refresh_all() == 0
