@@ -39,6 +39,19 @@ def visible_investors(user, *, request=None) -> InvestorQuerySet:
     return Investor.objects.in_structure_of(root) | Investor.objects.filter(pk=root.pk)
 
 
+def structure_scope(user, *, request) -> InvestorQuerySet:
+    """The outer bound of a Structure listing: staff every investor (they choose whose
+    structure); a participant their own structure. Narrower than `visible_investors`, which
+    adds the participant themselves: a structure never lists its root, and without that
+    `OR id = …` the listing's count reads the path index alone."""
+    if user.is_staff:
+        return Investor.objects.all()
+    root = request_structure_root(request)
+    if root is None:
+        return Investor.objects.none()
+    return Investor.objects.in_structure_of(root)
+
+
 class InvestorSerializer(serializers.ModelSerializer):
     sponsor = serializers.PrimaryKeyRelatedField(
         queryset=Investor.objects.all(), allow_null=True, required=False
@@ -285,4 +298,4 @@ class StructureView(BusinessDayMixin, generics.ListAPIView):
         if is_schema_generation(self):
             return Investor.objects.none()
         # The outer bound of what this user may read; the filter narrows it to one structure.
-        return visible_investors(self.request.user, request=self.request)
+        return structure_scope(self.request.user, request=self.request)

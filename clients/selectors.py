@@ -214,9 +214,9 @@ def structure_summary(*, root: Investor, today: dt.date) -> StructureSummary:
         earliest_grace_deadline__lte=today + dt.timedelta(days=LAST_DAYS)
     )
     counts = structure.aggregate(
-        clients=models.Count("pk"),
-        overdue_clients=models.Count("pk", filter=overdue),
-        last_days=models.Count("pk", filter=last_days),
+        clients=models.Count("*"),
+        overdue_clients=models.Count("oldest_unpaid_due_date", filter=overdue),
+        last_days=models.Count("oldest_unpaid_due_date", filter=last_days),
     )
     money = (
         Installment.objects.overdue_on(today)
@@ -311,8 +311,12 @@ class StructureListing:
     def _count_all(self) -> dict:
         if self._counts is None:
             overdue = models.Q(oldest_unpaid_due_date__lt=self.today)
+            # Not COUNT(id): the path index does not hold the id, and with only its own
+            # columns named the count can be an index-only scan (PostgreSQL). The overdue
+            # have an oldest unpaid due date, so counting it counts them.
             self._counts = self.base.aggregate(
-                total=models.Count("pk"), overdue=models.Count("pk", filter=overdue)
+                total=models.Count("*"),
+                overdue=models.Count("oldest_unpaid_due_date", filter=overdue),
             )
         return self._counts
 

@@ -23,7 +23,7 @@ from backoffice.lib.errors import DomainError
 from installments.models import Plan
 from reminders.selectors import reminders_to
 
-from .api import visible_investors
+from .api import structure_scope, visible_investors
 from .contact import ContactLinks, links_for_row
 from .filters import ORDERING_LABELS, StructureFilter
 from .forms import ContactLogForm
@@ -59,7 +59,7 @@ def _page_size(request) -> int:
 def _structure_filter(request, today) -> StructureFilter:
     return StructureFilter(
         request.GET,
-        queryset=visible_investors(request.user, request=request),
+        queryset=structure_scope(request.user, request=request),
         request=request,
         today=today,
     )

@@ -1,6 +1,7 @@
 """GET /api/structure/ (SPEC §5): every filter, ordering and field, and the errors."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -367,3 +368,17 @@ def test_the_structure_reads_the_same_overdue_state_as_the_investor_read_model(
     assert actual[structure.asha.pk]["overdue_amount"] == "600.00"
     assert actual[structure.asha.pk]["oldest_overdue_due_date"] == "2026-02-20"
     assert actual[structure.asha.pk]["grace_deadline"] == "2026-03-20"  # the other plan's
+
+
+def test_the_count_names_only_columns_of_the_path_index(root_client, structure):
+    """The count of a large structure is an index-only scan of `investor_path_overdue_idx`
+    only while it names no other column: not the id (COUNT(id), or the participant
+    themselves `OR id = …`), nothing outside the path and the read model."""
+    with CaptureQueriesContext(connection) as queries:
+        response = get(root_client, overdue="true")
+    body = response.json()
+    assert body["count"] == len(body["results"]) > 0
+    (count,) = [query["sql"] for query in queries if "COUNT(" in query["sql"]]
+    named = set(re.findall(r'"clients_investor"\."(\w+)"', count))
+    assert named <= {"path", "oldest_unpaid_due_date", "earliest_grace_deadline", "depth"}
+    assert named >= {"path", "oldest_unpaid_due_date"}
