@@ -321,15 +321,10 @@ class Installment(models.Model):
             ),
         ]
         indexes = [
-            # Overdue amounts: a plan's unpaid installments due before today.
-            models.Index(
-                fields=["plan", "due_date"],
-                name="installment_unpaid_idx",
-                condition=models.Q(paid_on__isnull=True),
-            ),
-            # The Structure's overdue amounts per investor (a page, or the window of days
-            # left a page spans): the unpaid installments of a plan with what is owed on
-            # them, read from the index alone (PostgreSQL) instead of every installment row.
+            # Overdue amounts (a plan's unpaid installments due before today), for the plan
+            # API, the scan and the Structure (a page, or the window of days left a page
+            # spans): what is owed is read from the index alone on PostgreSQL, not from
+            # every installment row.
             models.Index(
                 fields=["plan", "due_date"],
                 include=["amount", "paid_amount"],
