@@ -190,4 +190,7 @@ def test_the_scan_reads_the_nights_changes_not_every_plan_in_a_window():
         mid_window = make_plan(first_due_date=dt.date(2025, 3, 12), today=dt.date(2025, 1, 1))
     scan_night(dt.date(2025, 3, 20))
     assert reminder_scan.candidate_plan_ids(dt.date(2025, 3, 21)) == [on_first_day.pk]
-    assert mid_window.pk in reminder_scan.candidate_plan_ids(dt.date(2025, 3, 20))
+    # A rerun of a night already scanned: nothing changed since, nothing to read.
+    assert reminder_scan.candidate_plan_ids(dt.date(2025, 3, 20)) == []
+    # Before any scan: every plan in a window (the base case).
+    assert mid_window.pk in reminder_scan.candidate_plan_ids(dt.date(2025, 3, 19))
