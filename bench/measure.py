@@ -336,13 +336,18 @@ BOOKKEEPING_TABLES = ("reminders_scanrun", "reminders_scanchunk")
 
 
 def _rows_written() -> dict[str, int]:
-    """Rows this transaction inserted, updated or deleted so far, per table."""
+    """Rows this transaction inserted, updated or deleted so far, per table. A TOAST table's
+    rows (a long field written out of line) count as its owner's."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_all_tables "
-            "WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+            "SELECT coalesce(owner.relname, s.relname), "
+            "       sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del) "
+            "FROM pg_stat_xact_all_tables s "
+            "LEFT JOIN pg_class owner ON owner.reltoastrelid = s.relid "
+            "WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0 "
+            "GROUP BY 1"
         )
-        return dict(cursor.fetchall())
+        return {table: int(rows) for table, rows in cursor.fetchall()}
 
 
 def _outbox_rows() -> int:
