@@ -168,6 +168,26 @@ def test_tonight_scan_cancels_the_day_cohort_once(portfolio):
     assert plans_cancel_expired(scan_date=TODAY) == []
 
 
+def test_a_new_portfolio_starts_with_no_scan_run_and_an_empty_outbox(portfolio):
+    from reminders.models import Reminder, ScanRun
+
+    plan = Plan.objects.filter(status=PlanStatus.ACTIVE).first()
+    run = ScanRun.objects.create(scan_date=TODAY - DAY, trigger="bench")
+    Reminder.objects.create(
+        recipient=plan.investor,
+        plan=plan,
+        kind="overdue",
+        channel="email",
+        queued_on=TODAY - DAY,
+        scheduled_for=dt.datetime(2026, 3, 30, 12, tzinfo=dt.UTC),
+        scan_run=run,
+    )
+    generate.load_portfolio(scale=TINY, today=TODAY)
+    # A run of "last night" left over a new portfolio would claim reminders it no longer has.
+    assert not ScanRun.objects.exists()
+    assert not Reminder.objects.exists()
+
+
 def test_sequences_continue_after_the_loaded_ids(portfolio):
     investor = investor_create(name="After the load", sponsor=Investor.objects.get(pk=1))
     assert investor.pk == TINY.investors + 1
