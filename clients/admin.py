@@ -331,47 +331,31 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
 
     def move_view(self, request, object_id):
         investor = self.object_for_change(request, object_id)
-        change_url = self.admin_url("change", investor.pk)
-
-        def on_success(moved, message):
-            self.log_change(request, moved, message)
-
-        return self.service_form_view(
+        return self.service_tool_view(
             request,
+            investor,
             form_class=InvestorMoveForm,
             form_kwargs={"investor": investor},
-            obj=investor,
             title=_("Move %(name)s to another sponsor") % {"name": investor.name},
             submit_label=_("Move"),
             initial={"sponsor": investor.sponsor_id},
-            success_url=lambda moved: change_url,
-            cancel_url=change_url,
-            on_success=on_success,
         )
 
     def grant_login_view(self, request, object_id):
         investor = self.object_for_change(request, object_id)
         if not self.can_grant_login(request, investor):
             raise PermissionDenied
-        change_url = self.admin_url("change", investor.pk)
-
-        def on_success(user, message):
-            self.log_change(request, investor, message)
-
-        return self.service_form_view(
+        return self.service_tool_view(
             request,
+            investor,
             form_class=GrantLoginForm,
             form_kwargs={"investor": investor},
-            obj=investor,
             title=_("Grant %(name)s a back-office login") % {"name": investor.name},
             submit_label=_("Grant the login"),
             description=_(
                 "With a login the investor becomes a participant: they can sign in and see "
                 "their own structure."
             ),
-            success_url=lambda user: change_url,
-            cancel_url=change_url,
-            on_success=on_success,
         )
 
 

@@ -258,6 +258,39 @@ class ServiceViewsMixin:
             on_success=on_success,
         )
 
+    def service_tool_view(
+        self,
+        request,
+        obj,
+        *,
+        form_class: type[ServiceForm],
+        form_kwargs: dict,
+        title,
+        submit_label,
+        description="",
+        initial: dict | None = None,
+    ):
+        """A button of `obj`'s change page: the service's form, then back to the change page,
+        with the change in the admin's history of `obj`."""
+        change_url = self.admin_url("change", obj.pk)
+
+        def on_success(result, message):
+            self.log_change(request, obj, message)
+
+        return self.service_form_view(
+            request,
+            form_class=form_class,
+            form_kwargs=form_kwargs,
+            obj=obj,
+            title=title,
+            submit_label=submit_label,
+            description=description,
+            initial=initial,
+            success_url=lambda result: change_url,
+            cancel_url=change_url,
+            on_success=on_success,
+        )
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["service_tools"] = self.service_tools(request, obj)

@@ -341,23 +341,15 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
         initial=None,
     ):
         plan = self.object_for_change(request, object_id)
-        change_url = self.admin_url("change", plan.pk)
-
-        def on_success(result, message):
-            self.log_change(request, plan, message)
-
-        return self.service_form_view(
+        return self.service_tool_view(
             request,
+            plan,
             form_class=form_class,
             form_kwargs={"plan": plan},
-            obj=plan,
             title=title % {"plan": plan.pk},
             submit_label=submit_label,
             description=description,
             initial=initial,
-            success_url=lambda result: change_url,
-            cancel_url=change_url,
-            on_success=on_success,
         )
 
     def record_payment_view(self, request, object_id):
