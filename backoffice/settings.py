@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "clients",
     "installments",
     "reminders",
+    "structure",
 ]
 
 MIDDLEWARE = [
@@ -165,7 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "backoffice.api.exception_handler",
+    "EXCEPTION_HANDLER": "backoffice.lib.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 

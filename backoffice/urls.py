@@ -29,7 +29,7 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include(account_urlpatterns)),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("structure/", include("clients.urls")),
+    path("structure/", include("structure.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns())),
 ]

@@ -261,7 +261,7 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
             unpaid[0].due_date, hold_until=plan.hold_until, extended_to=plan.grace_extended_to
         )
         if rules.scan_cancels(deadline, scan_date):
-            owed = sum((i.owed for i in unpaid if i.due_date < scan_date), Decimal("0.00"))
+            owed = sum((i.unpaid for i in unpaid if i.due_date < scan_date), Decimal("0.00"))
             plan.status = PlanStatus.CANCELLED
             plan.cancelled_on = scan_date
             plan.save(update_fields=["status", "cancelled_on"])

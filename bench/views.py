@@ -11,8 +11,9 @@ from django.http import Http404, JsonResponse
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 
-from backoffice.api import BusinessDayMixin, Pagination
+from backoffice.lib.api import BusinessDayMixin, Pagination
 from clients.models import Investor
+from installments.read_model import investors_with_overdue, with_overdue_amount
 
 
 def hello(request):
@@ -52,7 +53,12 @@ class StructureStandInView(BusinessDayMixin, generics.ListAPIView):
         root = Investor.objects.filter(user_id=self.request.user.pk).first()
         if root is None:
             raise Http404
-        rows = Investor.objects.in_structure_of(root).with_level(root).with_overdue(self.today)
+        rows = with_overdue_amount(
+            investors_with_overdue(
+                Investor.objects.in_structure_of(root).with_level(root), today=self.today
+            ),
+            today=self.today,
+        )
         overdue = self.request.query_params.get("overdue")
         if overdue in ("true", "false"):
             rows = rows.filter(overdue=overdue == "true")

@@ -2,54 +2,16 @@
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import transaction
-from django_filters import utils
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import generics, mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from backoffice.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
+from backoffice.lib.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
 
-from .filters import StructureFilter
-from .models import ContactLogEntry, ContactOutcome, Investor, InvestorQuerySet, PromiseState
-from .selectors import (
-    RowStatus,
-    investor_contact_log,
-    request_structure_root,
-    structure_root_of,
-)
-from .services import (
-    contact_log_record,
-    investor_create,
-    investor_move,
-    participant_grant_login,
-)
-
-
-def visible_investors(user, *, request=None) -> InvestorQuerySet:
-    """The investors `user` may read: staff every one; a participant their own structure and
-    themselves; anyone else nobody. Given the request, the participant is read once for it."""
-    if user.is_staff:
-        return Investor.objects.all()
-    root = request_structure_root(request) if request is not None else structure_root_of(user)
-    if root is None:
-        return Investor.objects.none()
-    return Investor.objects.in_structure_of(root) | Investor.objects.filter(pk=root.pk)
-
-
-def structure_scope(user, *, request) -> InvestorQuerySet:
-    """The outer bound of a Structure listing: staff every investor (they choose whose
-    structure); a participant their own structure. Narrower than `visible_investors`, which
-    adds the participant themselves: a structure never lists its root, and without that
-    `OR id = …` the listing's count reads the path index alone."""
-    if user.is_staff:
-        return Investor.objects.all()
-    root = request_structure_root(request)
-    if root is None:
-        return Investor.objects.none()
-    return Investor.objects.in_structure_of(root)
+from .models import Investor
+from .selectors import visible_investors
+from .services import investor_create, investor_move, participant_grant_login
 
 
 class InvestorSerializer(serializers.ModelSerializer):
@@ -83,61 +45,6 @@ class GrantLoginSerializer(serializers.Serializer):
 class GrantedLoginSerializer(serializers.Serializer):
     investor = serializers.IntegerField()
     username = serializers.CharField()
-
-
-class ContactLogEntrySerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.get_username", read_only=True, allow_null=True)
-    promised_amount = serializers.DecimalField(
-        max_digits=14, decimal_places=2, read_only=True, allow_null=True
-    )
-    promise_state = serializers.ChoiceField(
-        choices=PromiseState.choices,
-        read_only=True,
-        allow_null=True,
-        help_text="For a promise to pay: pending, kept (the money arrived by the date) or "
-        "broken (the date passed without it). Read from the payments.",
-    )
-    paid_toward_promise = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
-
-    class Meta:
-        model = ContactLogEntry
-        fields = [
-            "id",
-            "investor",
-            "author",
-            "contacted_at",
-            "contacted_on",
-            "outcome",
-            "promised_on",
-            "promised_amount",
-            "promise_state",
-            "paid_toward_promise",
-            "note",
-        ]
-        read_only_fields = fields
-
-
-class MoneyStringField(serializers.CharField):
-    """Money as a JSON string ("250.00"); a JSON number is refused (0.1 + 0.2 is not money).
-    The amount itself is checked by the service's money rule."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError("Give the amount as a string such as '250.00'.")
-        return super().to_internal_value(data)
-
-
-class ContactLogInputSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=ContactOutcome.choices)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    promised_on = serializers.DateField(required=False, allow_null=True)
-    promised_amount = MoneyStringField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=32,
-        help_text='Money as a string with at most two decimals, e.g. "250.00".',
-    )
 
 
 class InvestorViewSet(
@@ -177,39 +84,6 @@ class InvestorViewSet(
                 investor.save(update_fields=list(changes))
         return Response(InvestorSerializer(investor).data)
 
-    @extend_schema(
-        methods=["GET"],
-        responses={200: ContactLogEntrySerializer(many=True)},
-        summary="The investor's contact log, newest first",
-    )
-    @extend_schema(
-        methods=["POST"],
-        request=ContactLogInputSerializer,
-        responses={201: ContactLogEntrySerializer},
-        summary="Log a contact with the investor",
-    )
-    @action(
-        detail=True,
-        methods=["get", "post"],
-        permission_classes=[IsAuthenticated],
-        pagination_class=Pagination,
-    )
-    def contacts(self, request, pk=None):
-        """What happened each time the investor was contacted. Anyone who may read the
-        investor (their participants, staff) reads and writes the log."""
-        investor = self.get_object()
-        today = self.today
-        if request.method == "POST":
-            serializer = ContactLogInputSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            entry = contact_log_record(
-                investor=investor, author=request.user, today=today, **serializer.validated_data
-            )
-            entry = investor_contact_log(investor, today=today).get(pk=entry.pk)
-            return Response(ContactLogEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
-        page = self.paginate_queryset(investor_contact_log(investor, today=today))
-        return self.get_paginated_response(ContactLogEntrySerializer(page, many=True).data)
-
     @extend_schema(request=GrantLoginSerializer, responses={201: GrantedLoginSerializer})
     @action(detail=True, methods=["post"], url_path="grant-login")
     def grant_login(self, request, pk=None):
@@ -220,82 +94,3 @@ class InvestorViewSet(
         user = participant_grant_login(investor=investor, **serializer.validated_data)
         body = {"investor": investor.pk, "username": user.get_username()}
         return Response(GrantedLoginSerializer(body).data, status=status.HTTP_201_CREATED)
-
-
-# ---------------------------------------------------------------------------- structure
-
-
-class LastContactSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=ContactOutcome.choices)
-    at = serializers.DateTimeField()
-    promised_on = serializers.DateField(allow_null=True)
-    promised_amount = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
-    promise_state = serializers.ChoiceField(choices=PromiseState.choices, allow_null=True)
-
-
-class StructureRowSerializer(serializers.Serializer):
-    """One investor of the structure, as SPEC §5 lists it, plus `messenger`, `status` and
-    `last_contact`. Every value is an annotation of the one list query."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    level = serializers.IntegerField()
-    phone = serializers.CharField()
-    email = serializers.CharField()
-    messenger = serializers.CharField()
-    overdue = serializers.BooleanField()
-    overdue_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
-    oldest_overdue_due_date = serializers.DateField(allow_null=True)
-    grace_deadline = serializers.DateField(allow_null=True)
-    days_left = serializers.IntegerField(allow_null=True)
-    status = serializers.ChoiceField(choices=RowStatus.choices)
-    last_contact = serializers.SerializerMethodField()
-
-    @extend_schema_field(LastContactSerializer(allow_null=True))
-    def get_last_contact(self, row) -> dict | None:
-        if row.contact_outcome is None:
-            return None
-        return LastContactSerializer(
-            {
-                "outcome": row.contact_outcome,
-                "at": row.contact_at,
-                "promised_on": row.contact_promised_on,
-                "promised_amount": row.contact_promised_amount,
-                "promise_state": row.promise_state,
-            }
-        ).data
-
-
-class StructureFilterBackend(DjangoFilterBackend):
-    def get_filterset_kwargs(self, request, queryset, view):
-        # The business day the view computed once for the whole request.
-        return {**super().get_filterset_kwargs(request, queryset, view), "today": view.today}
-
-    def filter_queryset(self, request, queryset, view):
-        # The paginator reads the count and the page's rows from the listing, never the
-        # whole annotated queryset.
-        filterset = self.get_filterset(request, queryset, view)
-        if not filterset.is_valid() and self.raise_exception:
-            raise utils.translate_validation(filterset.errors)
-        return filterset.listing()
-
-
-class StructureView(BusinessDayMixin, generics.ListAPIView):
-    """The signed-in participant's structure (SPEC §4): every investor below them at any
-    depth, with their overdue state and latest contact, filtered and ordered by
-    `StructureFilter`. Most urgent first unless `ordering` says otherwise.
-
-    Staff choose whose structure with `participant`; a participant passing it gets a 400.
-    """
-
-    serializer_class = StructureRowSerializer
-    pagination_class = Pagination
-    permission_classes = [IsAuthenticated]
-    filter_backends = [StructureFilterBackend]
-    filterset_class = StructureFilter
-
-    def get_queryset(self):
-        if is_schema_generation(self):
-            return Investor.objects.none()
-        # The outer bound of what this user may read; the filter narrows it to one structure.
-        return structure_scope(self.request.user, request=self.request)

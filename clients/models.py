@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -8,10 +7,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.lib.dates import validate_time_zone
-from backoffice.lib.db import DaysBetween, date_value
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 # The sponsor tree is stored as a materialized path: each investor's `path` is its sponsor's
 # path followed by its own id, written in base 36 at a fixed width (PATH_STEP characters).
@@ -69,46 +64,6 @@ class InvestorQuerySet(models.QuerySet):
     def participants(self) -> InvestorQuerySet:
         return self.filter(user__isnull=False)
 
-    def with_overdue(self, today: dt.date) -> InvestorQuerySet:
-        """Annotate each investor, in the same query, with the overdue state of their active
-        plans on `today`: `overdue`, `overdue_amount`, `oldest_overdue_due_date`,
-        `grace_deadline` (the most urgent plan's) and `days_left`."""
-        from installments.models import Installment, Plan
-
-        overdue_plans = (
-            Plan.objects.filter(investor=models.OuterRef("pk"))
-            .with_overdue(today)
-            .filter(overdue=True)
-        )
-        owed = (
-            Installment.objects.overdue_on(today)
-            .filter(plan__investor=models.OuterRef("pk"))
-            .values("plan__investor")
-            .annotate(total=models.Sum(models.F("amount") - models.F("paid_amount")))
-            .values("total")
-        )
-        money = models.DecimalField(max_digits=14, decimal_places=2)
-        return self.annotate(
-            oldest_overdue_due_date=models.Subquery(
-                overdue_plans.order_by("oldest_unpaid_due_date").values("oldest_unpaid_due_date")[
-                    :1
-                ]
-            ),
-            grace_deadline=models.Subquery(
-                overdue_plans.order_by("grace_deadline").values("grace_deadline")[:1],
-                output_field=models.DateField(),
-            ),
-            overdue_amount=models.functions.Coalesce(
-                models.Subquery(owed, output_field=money), models.Value(0, output_field=money)
-            ),
-        ).annotate(
-            overdue=models.ExpressionWrapper(
-                models.Q(oldest_overdue_due_date__isnull=False),
-                output_field=models.BooleanField(),
-            ),
-            days_left=DaysBetween("grace_deadline", date_value(today)),
-        )
-
 
 class Investor(models.Model):
     name = models.CharField(_("name"), max_length=200)
@@ -160,7 +115,8 @@ class Investor(models.Model):
     # cancellations, never of the clock, so they cannot go stale: every service that changes
     # one of those rewrites them in its own transaction (`clients.services.
     # investor_overdue_refresh`). Overdue on day d ⇔ oldest_unpaid_due_date < d, exactly;
-    # see `clients.selectors` for when the stored deadline is the row's own.
+    # see `installments.read_model.investors_with_overdue` for when the stored deadline is
+    # the row's own.
     oldest_unpaid_due_date = models.DateField(editable=False, null=True)
     earliest_grace_deadline = models.DateField(editable=False, null=True)
 
@@ -222,124 +178,3 @@ class Participant(Investor):
         proxy = True
         verbose_name = _("participant")
         verbose_name_plural = _("participants")
-
-
-# ---------------------------------------------------------------------------- contact log
-
-
-class ContactOutcome(models.TextChoices):
-    REACHED = "reached", _("reached")
-    NO_ANSWER = "no_answer", _("no answer")
-    PROMISED = "promised", _("promised to pay")
-    CANNOT_PAY = "cannot_pay", _("cannot pay")
-    WRONG_NUMBER = "wrong_number", _("wrong number")
-
-
-class PromiseState(models.TextChoices):
-    PENDING = "pending", _("promise pending")
-    KEPT = "kept", _("promise kept")
-    BROKEN = "broken", _("promise broken")
-
-
-class ContactLogQuerySet(models.QuerySet):
-    def with_promise_state(self, today: dt.date) -> ContactLogQuerySet:
-        """Annotate `paid_toward_promise` and `promise_state` for `today`, read from payments.
-
-        A promise is kept when the investor's payments received from the day of the contact
-        to the promised date (inclusive) add up to the promised amount; it is broken once that
-        date has passed without them. Computed in the query, never stored: a payment recorded
-        late, for a date inside the window, keeps the promise after the fact.
-        """
-        from installments.models import MONEY, Payment
-
-        money = models.DecimalField(**MONEY)
-        paid = (
-            Payment.objects.filter(
-                plan__investor=models.OuterRef("investor"),
-                received_on__gte=models.OuterRef("contacted_on"),
-                received_on__lte=models.OuterRef("promised_on"),
-            )
-            .order_by()
-            .values("plan__investor")
-            .annotate(total=models.Sum("amount"))
-            .values("total")
-        )
-        return self.annotate(
-            paid_toward_promise=models.functions.Coalesce(
-                models.Subquery(paid, output_field=money), models.Value(0, output_field=money)
-            )
-        ).annotate(
-            promise_state=models.Case(
-                models.When(~models.Q(outcome=ContactOutcome.PROMISED), then=None),
-                models.When(
-                    paid_toward_promise__gte=models.F("promised_amount"),
-                    then=models.Value(PromiseState.KEPT.value),
-                ),
-                models.When(promised_on__lt=today, then=models.Value(PromiseState.BROKEN.value)),
-                default=models.Value(PromiseState.PENDING.value),
-                output_field=models.CharField(),
-            )
-        )
-
-
-class ContactLogEntry(models.Model):
-    """What happened when a participant contacted an investor: the outcome and a note, and for
-    a promise to pay, the date and amount promised. Written once, never edited."""
-
-    investor = models.ForeignKey(
-        Investor,
-        on_delete=models.CASCADE,
-        related_name="contact_log",
-        verbose_name=_("investor"),
-    )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("logged by"),
-    )
-    contacted_at = models.DateTimeField(_("contacted at"))
-    # The business date of the contact: a promise's window opens on it.
-    contacted_on = models.DateField(_("contacted on"))
-    outcome = models.CharField(_("outcome"), max_length=16, choices=ContactOutcome.choices)
-    promised_on = models.DateField(_("promised payment date"), null=True, blank=True)
-    promised_amount = models.DecimalField(
-        _("promised amount"), max_digits=14, decimal_places=2, null=True, blank=True
-    )
-    note = models.TextField(_("note"), blank=True)
-
-    objects = ContactLogQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-contacted_at", "-id"]
-        verbose_name = _("contact log entry")
-        verbose_name_plural = _("contact log")
-        constraints = [
-            # A promise carries its date and a positive amount; no other outcome does.
-            models.CheckConstraint(
-                condition=(
-                    models.Q(
-                        outcome="promised",
-                        promised_on__isnull=False,
-                        promised_amount__gt=0,
-                    )
-                    | (
-                        ~models.Q(outcome="promised")
-                        & models.Q(promised_on__isnull=True, promised_amount__isnull=True)
-                    )
-                ),
-                name="contact_promise_fields",
-            ),
-        ]
-        indexes = [
-            # The latest entry per investor (the Structure row, the urgency order) and the
-            # investor page's log, newest first.
-            models.Index(
-                fields=["investor", "-contacted_at", "-id"], name="contact_investor_latest_idx"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.investor} · {self.get_outcome_display()} · {self.contacted_on}"

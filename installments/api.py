@@ -7,9 +7,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from backoffice.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
-from clients.api import visible_investors
+from backoffice.lib.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
 from clients.models import Investor
+from clients.selectors import visible_investors
 
 from . import rules
 from .filters import PaymentFilter, PlanFilter

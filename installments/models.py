@@ -8,13 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.lib.db import AddDays, DaysBetween, date_value
-
-from . import rules
+from . import overdue, rules
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -108,22 +106,6 @@ class PlanStatus(models.TextChoices):
     CANCELLED = "cancelled", _("cancelled")
 
 
-def plan_grace_deadline() -> Greatest:
-    """A plan's grace deadline in SQL (rules.grace_deadline): the oldest unpaid due date plus
-    19 days, or the end of a hold or of a restore's extension when later. NULL when nothing is
-    unpaid.
-
-    The scan filters on this very expression and the partial index `plan_active_grace_idx`
-    indexes it, so the scan's range holds exactly the plans whose deadline passed, not every
-    held or restored plan whose natural window ended long ago. GREATEST skips NULLs on
-    PostgreSQL but not on SQLite: the NULLs are coalesced away.
-    """
-    natural = AddDays("oldest_unpaid_due_date", rules.GRACE_DAYS)
-    return Greatest(
-        natural, Coalesce("hold_until", natural), Coalesce("grace_extended_to", natural)
-    )
-
-
 class PlanQuerySet(models.QuerySet):
     def with_overdue(self, today: dt.date) -> PlanQuerySet:
         """Annotate, in the same query, the overdue state on `today`, read from the data:
@@ -132,71 +114,57 @@ class PlanQuerySet(models.QuerySet):
         Correct whether or not any scan has run. Only active plans are overdue: a cancelled
         plan is past saving and a completed one owes nothing.
         """
-        natural = AddDays("oldest_overdue_due_date", rules.GRACE_DAYS)
-        owed = (
-            Installment.objects.overdue_on(today)
-            .filter(plan=models.OuterRef("pk"))
-            .values("plan")
-            .annotate(total=models.Sum(models.F("amount") - models.F("paid_amount")))
-            .values("total")
-        )
-        money = models.DecimalField(**MONEY)
-        return (
-            self.annotate(
-                oldest_overdue_due_date=models.Case(
-                    models.When(
-                        status=PlanStatus.ACTIVE,
-                        oldest_unpaid_due_date__lt=today,
-                        then=models.F("oldest_unpaid_due_date"),
+        overdue_now = models.Q(status=PlanStatus.ACTIVE) & overdue.is_overdue(today)
+        return self.annotate(
+            overdue=overdue.flag(overdue_now),
+            oldest_overdue_due_date=models.Case(
+                models.When(overdue_now, then=models.F("oldest_unpaid_due_date")),
+                default=None,
+                output_field=models.DateField(),
+            ),
+            overdue_amount=models.Case(
+                models.When(
+                    overdue_now,
+                    then=overdue.overdue_amount(
+                        Installment.objects.filter(plan=models.OuterRef("pk")), today, group="plan"
                     ),
-                    default=None,
-                    output_field=models.DateField(),
                 ),
-            )
-            .annotate(
-                overdue=models.ExpressionWrapper(
-                    models.Q(oldest_overdue_due_date__isnull=False),
-                    output_field=models.BooleanField(),
-                ),
-                overdue_amount=models.Case(
-                    models.When(
-                        oldest_overdue_due_date__isnull=False,
-                        then=Coalesce(models.Subquery(owed, output_field=money), models.Value(0)),
-                    ),
-                    default=models.Value(0),
-                    output_field=money,
-                ),
-                # GREATEST skips NULLs on PostgreSQL but not on SQLite: coalesce them away, and
-                # give no deadline at all when nothing is overdue.
-                grace_deadline=models.Case(
-                    models.When(
-                        oldest_overdue_due_date__isnull=False,
-                        then=Greatest(
-                            natural,
-                            Coalesce("hold_until", natural),
-                            Coalesce("grace_extended_to", natural),
-                        ),
-                    ),
-                    default=None,
-                    output_field=models.DateField(),
-                ),
-            )
-            .annotate(days_left=DaysBetween("grace_deadline", date_value(today)))
-        )
+                default=models.Value(rules.ZERO),
+                output_field=overdue.MONEY_FIELD,
+            ),
+            # No deadline at all when nothing is overdue.
+            grace_deadline=models.Case(
+                models.When(overdue_now, then=overdue.grace_deadline()),
+                default=None,
+                output_field=models.DateField(),
+            ),
+        ).annotate(days_left=overdue.days_left("grace_deadline", today))
 
     def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
-        """Active plans that the scan of `scan_date` cancels: grace deadline before it.
+        """Active plans that the scan of `scan_date` cancels (`rules.scan_cancels`): grace
+        deadline before it.
 
         One range read of the partial index `plan_active_grace_idx`, whatever the table's size:
         the scan's cost follows the plans that change that night.
         """
-        return self.alias(scan_grace_deadline=plan_grace_deadline()).filter(
+        return self.alias(scan_grace_deadline=overdue.grace_deadline()).filter(
             status=PlanStatus.ACTIVE, scan_grace_deadline__lt=scan_date
         )
 
     def on_hold(self, today: dt.date) -> PlanQuerySet:
-        # A hold only means something while the plan can still be cancelled.
+        """`Plan.is_on_hold` in SQL."""
         return self.filter(status=PlanStatus.ACTIVE, hold_until__gte=today)
+
+    def with_shares_credited(self) -> PlanQuerySet:
+        """`shares_credited`: the sum of the plan's share ledger, in the same query."""
+        credited = (
+            ShareLedgerEntry.objects.filter(plan=models.OuterRef("pk"))
+            .order_by()
+            .values("plan")
+            .annotate(total=models.Sum("shares"))
+            .values("total")
+        )
+        return self.annotate(shares_credited=Coalesce(models.Subquery(credited), 0))
 
 
 class Plan(models.Model):
@@ -259,7 +227,7 @@ class Plan(models.Model):
             # The nightly scan: active plans whose grace deadline is before the scan date
             # (PlanQuerySet.past_grace filters on the same expression).
             models.Index(
-                plan_grace_deadline(),
+                overdue.grace_deadline(),
                 name="plan_active_grace_idx",
                 condition=models.Q(status="active"),
             ),
@@ -296,7 +264,7 @@ class InstallmentQuerySet(models.QuerySet):
         return self.filter(paid_on__isnull=True)
 
     def overdue_on(self, today: dt.date) -> InstallmentQuerySet:
-        return self.filter(paid_on__isnull=True, due_date__lt=today, plan__status=PlanStatus.ACTIVE)
+        return self.filter(overdue.overdue_installment(today))
 
 
 class Installment(models.Model):
@@ -337,7 +305,7 @@ class Installment(models.Model):
         return f"#{self.number} due {self.due_date}: {self.amount}"
 
     @property
-    def owed(self) -> Decimal:
+    def unpaid(self) -> Decimal:
         return self.amount - self.paid_amount
 
 

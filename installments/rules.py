@@ -16,7 +16,12 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+# The grace window: days after the oldest unpaid due date on which paying still saves a plan.
 GRACE_DAYS = 19
+# Days left at or under which an overdue investor is in their last days: the Structure's
+# status and summary, the participant's digest.
+LAST_DAYS = 3
 DEFAULT_FINAL_PAYMENT_FRACTION = Fraction(2, 3)
 ON_TIME_BONUS_PERCENT = Decimal("5")
 # Larger than any real payment or package: anything above is a typo, not money.
@@ -104,7 +109,7 @@ class Outstanding:
 
     key: int
     due_date: dt.date
-    owed: Decimal
+    unpaid: Decimal
 
 
 def allocate(amount: Decimal, outstanding: Sequence[Outstanding]) -> list[tuple[int, Decimal]]:
@@ -113,7 +118,7 @@ def allocate(amount: Decimal, outstanding: Sequence[Outstanding]) -> list[tuple[
     Returns (key, amount) pairs. Refuses a payment larger than the remaining balance:
     such money belongs to no installment.
     """
-    balance = sum((item.owed for item in outstanding), Decimal("0"))
+    balance = sum((item.unpaid for item in outstanding), Decimal("0"))
     if amount > balance:
         raise RuleError(
             f"The payment of {amount} is larger than the remaining balance of {balance}."
@@ -123,7 +128,7 @@ def allocate(amount: Decimal, outstanding: Sequence[Outstanding]) -> list[tuple[
     for item in sorted(outstanding, key=lambda o: (o.due_date, o.key)):
         if left <= 0:
             break
-        portion = min(left, item.owed)
+        portion = min(left, item.unpaid)
         if portion > 0:
             allocations.append((item.key, portion))
             left -= portion
@@ -153,9 +158,24 @@ def grace_deadline(
     return max(d for d in (deadline, hold_until, extended_to) if d is not None)
 
 
+def restored_grace_until(today: dt.date) -> dt.date:
+    """A restore grants a fresh grace window from the day of the restore."""
+    return today + dt.timedelta(days=GRACE_DAYS)
+
+
 def days_left(deadline: dt.date, today: dt.date) -> int:
     """Negative once the deadline has passed and the plan is not yet cancelled."""
     return (deadline - today).days
+
+
+def in_last_days(deadline: dt.date, today: dt.date) -> bool:
+    """At most LAST_DAYS days left before the grace deadline (or already past it)."""
+    return days_left(deadline, today) <= LAST_DAYS
+
+
+def overdue_amount(outstanding: Iterable[Outstanding], today: dt.date) -> Decimal:
+    """What is owed on the installments overdue on `today`: their unpaid parts, summed."""
+    return sum((o.unpaid for o in outstanding if is_overdue(o.due_date, today)), ZERO)
 
 
 def scan_cancels(deadline: dt.date, scan_date: dt.date) -> bool:

@@ -13,12 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Sum
 
 from backoffice.lib.errors import ConflictError, DomainError
 from clients.models import Investor
-from clients.services import investor_overdue_refresh
 
 from . import rules
 from .models import (
@@ -37,6 +36,7 @@ from .models import (
     PurchaseStage,
     ShareLedgerEntry,
 )
+from .read_model import plans_changing
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,6 @@ def _rule(call, *args, field_name: str | None = None, **kwargs):
         return call(*args, **kwargs)
     except rules.RuleError as error:
         raise DomainError(str(error), field=field_name) from None
-
-
-def _locked(plan: Plan) -> Plan:
-    # The row lock serialises every writer of one plan (payments, restore, hold, the scan).
-    return Plan.objects.select_for_update().get(pk=plan.pk)
 
 
 # ---------------------------------------------------------------------------- plans
@@ -66,7 +61,6 @@ def stage_in_force(on: dt.date) -> PurchaseStage:
     return stage
 
 
-@transaction.atomic
 def plan_create(
     *,
     investor: Investor,
@@ -82,6 +76,19 @@ def plan_create(
     """
     if not package.is_active:
         raise DomainError(f"The package {package.name!r} is not on sale.", field="package")
+    with plans_changing() as changes:
+        plan = _create(
+            investor=investor,
+            package=package,
+            first_due_date=first_due_date,
+            today=today,
+            actor=actor,
+        )
+        changes.add(investor_ids=[investor.pk])
+    return plan
+
+
+def _create(*, investor, package, first_due_date, today, actor) -> Plan:
     stage = stage_in_force(today)
     installments = _rule(
         rules.schedule,
@@ -112,7 +119,6 @@ def plan_create(
         actor=actor,
         data={"package": package.name, "price": str(package.price), "shares": package.shares},
     )
-    investor_overdue_refresh(investor_ids=[investor.pk])
     return plan
 
 
@@ -191,11 +197,22 @@ def payment_record(
         raise
 
 
-@transaction.atomic
 def _post_payment(
     *, plan: Plan, amount: Decimal, received_on: dt.date, reference: str, actor
 ) -> PaymentResult:
-    plan = _locked(plan)
+    with plans_changing() as changes:
+        return _post_locked(
+            changes.lock(plan),
+            amount=amount,
+            received_on=received_on,
+            reference=reference,
+            actor=actor,
+        )
+
+
+def _post_locked(
+    plan: Plan, *, amount: Decimal, received_on: dt.date, reference: str, actor
+) -> PaymentResult:
     # Checked again under the lock: a concurrent post of this reference to this plan has
     # committed by the time we hold the lock.
     replay = _replay(reference, plan=plan, amount=amount, received_on=received_on)
@@ -211,7 +228,7 @@ def _post_payment(
     allocations = _rule(
         rules.allocate,
         amount,
-        [rules.Outstanding(key=i.pk, due_date=i.due_date, owed=i.owed) for i in unpaid],
+        [rules.Outstanding(key=i.pk, due_date=i.due_date, unpaid=i.unpaid) for i in unpaid],
         field_name="amount",
     )
     allocated = dict(allocations)
@@ -250,7 +267,6 @@ def _post_payment(
         plan.completed_on = received_on
         update_fields += ["status", "completed_on"]
     plan.save(update_fields=update_fields)
-    investor_overdue_refresh(investor_ids=[plan.investor_id])
 
     PlanEvent.objects.create(
         plan=plan,
@@ -423,7 +439,6 @@ def _credit_shares(
     return entries
 
 
-@transaction.atomic
 def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> Plan:
     """Add shares to a sold plan at its locked share price (the purchase-stage discount).
 
@@ -431,65 +446,66 @@ def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> P
     """
     if not isinstance(shares, int) or shares < 1:
         raise DomainError("Add at least one whole share.", field="shares")
-    plan = _locked(plan)
-    if plan.status != PlanStatus.ACTIVE:
-        raise DomainError(
-            f"Shares can only be added to an active plan; plan #{plan.pk} is {plan.status}.",
-            field="plan",
+    with plans_changing() as changes:
+        plan = changes.lock(plan)
+        if plan.status != PlanStatus.ACTIVE:
+            raise DomainError(
+                f"Shares can only be added to an active plan; plan #{plan.pk} is {plan.status}.",
+                field="plan",
+            )
+        unpaid = list(plan.installments.unpaid().order_by("number"))
+        extra = plan.share_price * shares
+        if plan.price + extra > rules.MAX_AMOUNT:
+            raise DomainError("The plan's price would become absurdly large.", field="shares")
+        for installment, portion in zip(
+            unpaid, rules.split_amount(extra, len(unpaid)), strict=True
+        ):
+            installment.amount += portion
+        Installment.objects.bulk_update(unpaid, ["amount"])
+        plan.shares += shares
+        plan.price += extra
+        plan.save(update_fields=["shares", "price"])
+        PlanEvent.objects.create(
+            plan=plan,
+            kind=PlanEventKind.SHARES_ADDED,
+            actor=actor,
+            data={"shares": shares, "price": str(extra), "share_price": str(plan.share_price)},
         )
-    unpaid = list(plan.installments.unpaid().order_by("number"))
-    extra = plan.share_price * shares
-    if plan.price + extra > rules.MAX_AMOUNT:
-        raise DomainError("The plan's price would become absurdly large.", field="shares")
-    for installment, portion in zip(unpaid, rules.split_amount(extra, len(unpaid)), strict=True):
-        installment.amount += portion
-    Installment.objects.bulk_update(unpaid, ["amount"])
-    plan.shares += shares
-    plan.price += extra
-    plan.save(update_fields=["shares", "price"])
-    PlanEvent.objects.create(
-        plan=plan,
-        kind=PlanEventKind.SHARES_ADDED,
-        actor=actor,
-        data={"shares": shares, "price": str(extra), "share_price": str(plan.share_price)},
-    )
-    return plan
+        return plan
 
 
 # ---------------------------------------------------------------------------- admin acts
 
 
-@transaction.atomic
 def plan_restore(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan:
-    """Bring a cancelled plan back, with a fresh 19-day window from today, so the next scan
+    """Bring a cancelled plan back, with a fresh grace window from today, so the next scan
     does not cancel it again at once."""
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("Write why the plan is restored.", field="reason")
-    plan = _locked(plan)
-    if plan.status != PlanStatus.CANCELLED:
-        raise DomainError(f"Plan #{plan.pk} is {plan.status}, not cancelled.", field="plan")
-    cancelled_on = plan.cancelled_on
-    extended_to = today + dt.timedelta(days=rules.GRACE_DAYS)
-    plan.status = PlanStatus.ACTIVE
-    plan.cancelled_on = None
-    plan.grace_extended_to = max(extended_to, plan.grace_extended_to or extended_to)
-    plan.save(update_fields=["status", "cancelled_on", "grace_extended_to"])
-    investor_overdue_refresh(investor_ids=[plan.investor_id])
-    PlanEvent.objects.create(
-        plan=plan,
-        kind=PlanEventKind.RESTORED,
-        actor=actor,
-        reason=reason,
-        data={
-            "cancelled_on": cancelled_on.isoformat() if cancelled_on else None,
-            "grace_extended_to": plan.grace_extended_to.isoformat(),
-        },
-    )
-    return plan
+    with plans_changing() as changes:
+        plan = changes.lock(plan)
+        if plan.status != PlanStatus.CANCELLED:
+            raise DomainError(f"Plan #{plan.pk} is {plan.status}, not cancelled.", field="plan")
+        cancelled_on = plan.cancelled_on
+        extended_to = rules.restored_grace_until(today)
+        plan.status = PlanStatus.ACTIVE
+        plan.cancelled_on = None
+        plan.grace_extended_to = max(extended_to, plan.grace_extended_to or extended_to)
+        plan.save(update_fields=["status", "cancelled_on", "grace_extended_to"])
+        PlanEvent.objects.create(
+            plan=plan,
+            kind=PlanEventKind.RESTORED,
+            actor=actor,
+            reason=reason,
+            data={
+                "cancelled_on": cancelled_on.isoformat() if cancelled_on else None,
+                "grace_extended_to": plan.grace_extended_to.isoformat(),
+            },
+        )
+        return plan
 
 
-@transaction.atomic
 def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=None) -> Plan:
     """No cancellation and no reminders for the plan until `until` (inclusive)."""
     reason = (reason or "").strip()
@@ -497,41 +513,40 @@ def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=
         raise DomainError("Write why the plan is put on hold.", field="reason")
     if until < today:
         raise DomainError(f"A hold must last until today or later, not {until}.", field="until")
-    plan = _locked(plan)
-    if plan.status != PlanStatus.ACTIVE:
-        raise DomainError(
-            f"Plan #{plan.pk} is {plan.status}; only active plans are held.", field="plan"
+    with plans_changing() as changes:
+        plan = changes.lock(plan)
+        if plan.status != PlanStatus.ACTIVE:
+            raise DomainError(
+                f"Plan #{plan.pk} is {plan.status}; only active plans are held.", field="plan"
+            )
+        plan.hold_until = until
+        plan.hold_reason = reason
+        plan.save(update_fields=["hold_until", "hold_reason"])
+        PlanEvent.objects.create(
+            plan=plan,
+            kind=PlanEventKind.HOLD,
+            actor=actor,
+            reason=reason,
+            data={"until": until.isoformat()},
         )
-    plan.hold_until = until
-    plan.hold_reason = reason
-    plan.save(update_fields=["hold_until", "hold_reason"])
-    investor_overdue_refresh(investor_ids=[plan.investor_id])
-    PlanEvent.objects.create(
-        plan=plan,
-        kind=PlanEventKind.HOLD,
-        actor=actor,
-        reason=reason,
-        data={"until": until.isoformat()},
-    )
-    return plan
+        return plan
 
 
-@transaction.atomic
 def plan_release_hold(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan:
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("Write why the hold is released.", field="reason")
-    plan = _locked(plan)
-    if not plan.is_on_hold(today):
-        raise DomainError(f"Plan #{plan.pk} is not on hold.", field="plan")
-    plan.hold_until = None
-    plan.hold_reason = ""
-    plan.save(update_fields=["hold_until", "hold_reason"])
-    investor_overdue_refresh(investor_ids=[plan.investor_id])
-    PlanEvent.objects.create(
-        plan=plan, kind=PlanEventKind.HOLD_RELEASED, actor=actor, reason=reason
-    )
-    return plan
+    with plans_changing() as changes:
+        plan = changes.lock(plan)
+        if not plan.is_on_hold(today):
+            raise DomainError(f"Plan #{plan.pk} is not on hold.", field="plan")
+        plan.hold_until = None
+        plan.hold_reason = ""
+        plan.save(update_fields=["hold_until", "hold_reason"])
+        PlanEvent.objects.create(
+            plan=plan, kind=PlanEventKind.HOLD_RELEASED, actor=actor, reason=reason
+        )
+        return plan
 
 
 # ---------------------------------------------------------------------------- the scan
@@ -586,7 +601,7 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
     candidates = plans_to_cancel(scan_date)
     if dry_run:
         return _as_cancellations(list(candidates))
-    with transaction.atomic():
+    with plans_changing() as changes:
         # Lock the candidates: a payment that is saving one of them right now finishes first,
         # and a concurrent scan of the same date blocks here and then finds them cancelled
         # (PostgreSQL re-checks the WHERE clause of a locked row after the wait).
@@ -616,7 +631,6 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
             )
             for c in cancellations
         )
-        # The Structure's read model of the investors whose plans were cancelled.
-        investor_overdue_refresh(investor_ids=Plan.objects.filter(pk__in=ids).values("investor_id"))
+        changes.add(plans=Plan.objects.filter(pk__in=ids))
     logger.info("scan %s cancelled %d plans", scan_date, len(cancellations))
     return cancellations

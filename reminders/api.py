@@ -4,7 +4,7 @@ sent to their structure or to themselves; anyone else none."""
 from django.db.models import Q
 from rest_framework import mixins, serializers, viewsets
 
-from backoffice.api import IsStaffOrReadOnly, Pagination, is_schema_generation
+from backoffice.lib.api import IsStaffOrReadOnly, Pagination, is_schema_generation
 from clients.models import PATH_END, Investor
 
 from .filters import ReminderFilter

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import connection, models, transaction
 
+from clients.selectors import ancestor_paths, participants_above
 from installments.models import Installment, Payment, Plan, PlanEvent, PlanStatus
 from installments.services import Cancellation, plans_cancel_expired
 
@@ -45,7 +46,6 @@ from .models import (
     ScanRun,
     Trigger,
 )
-from .selectors import ancestor_paths, participants_above
 from .services import (
     CANCELLED_NOTICE_DAYS,
     dispatch_on_commit,

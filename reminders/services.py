@@ -22,6 +22,7 @@ from django.template import Context, Template, TemplateSyntaxError
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor
+from clients.selectors import nearest_participants
 from installments.models import Installment, Plan, PlanStatus, ShareLedgerEntry
 from installments.rules import format_fraction, grace_deadline
 
@@ -37,7 +38,6 @@ from .models import (
     Trigger,
 )
 from .rules import QuietHours, level_windows, retry_delay, shares_at_stake, window_for
-from .selectors import nearest_participants
 
 logger = logging.getLogger(__name__)
 

@@ -90,7 +90,7 @@ class InstallmentInline(PartInline):
 
     @admin.display(description=_("owed"))
     def owed(self, installment):
-        return installment.owed
+        return installment.unpaid
 
 
 class PlanPaymentInline(PartInline):

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIRequestFactory
 
-from backoffice.api import exception_handler
+from backoffice.lib.api import exception_handler
 from backoffice.lib.errors import ConflictError, DomainError
 
 pytestmark = pytest.mark.django_db

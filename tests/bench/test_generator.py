@@ -13,7 +13,7 @@ from django.db.models import Max, Sum
 from bench import generate, run
 from bench.scale import SCALES
 from clients.models import Investor, path_step
-from clients.services import investor_create, investor_overdue_refresh_all
+from clients.services import investor_create
 from installments import rules
 from installments.models import (
     Allocation,
@@ -23,6 +23,7 @@ from installments.models import (
     PlanStatus,
     ShareLedgerEntry,
 )
+from installments.read_model import investor_overdue_refresh_all, investors_with_overdue
 from installments.services import plans_cancel_expired, plans_to_cancel
 from tests.reminders.conftest import redis_broker  # noqa: F401  (the tests' own Redis db)
 
@@ -196,7 +197,9 @@ def test_sequences_continue_after_the_loaded_ids(portfolio):
 def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio):
     top = Investor.objects.get(pk=portfolio["top_investor"])
     overdue_clients = (
-        Investor.objects.in_structure_of(top).with_overdue(TODAY).filter(overdue=True).count()
+        investors_with_overdue(Investor.objects.in_structure_of(top), today=TODAY)
+        .filter(overdue=True)
+        .count()
     )
     grown = generate.grow(factor=3, today=TODAY)
 
@@ -208,7 +211,9 @@ def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio)
     _assert_paths_follow_the_sponsor_chain()
     assert Investor.objects.in_structure_of(top).count() == TINY.structure
     assert (
-        Investor.objects.in_structure_of(top).with_overdue(TODAY).filter(overdue=True).count()
+        investors_with_overdue(Investor.objects.in_structure_of(top), today=TODAY)
+        .filter(overdue=True)
+        .count()
         == overdue_clients
     )
     assert len(list(plans_to_cancel(TODAY))) == _expected_tonight()

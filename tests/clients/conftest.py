@@ -17,8 +17,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from clients.models import Investor
-from clients.services import investor_overdue_refresh
 from installments.models import Plan, PlanStatus
+from installments.read_model import investor_overdue_refresh
 from tests.factories import InvestorFactory, make_plan, participant
 
 TODAY = dt.date(2026, 3, 15)

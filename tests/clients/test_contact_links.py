@@ -2,7 +2,7 @@
 
 from urllib.parse import parse_qs, urlsplit
 
-from clients.contact import contact_links, whatsapp_number
+from structure.contact import contact_links, whatsapp_number
 
 MESSAGE = "Please pay by 20 March & keep your plan?"
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from backoffice.lib.errors import DomainError
-from clients.models import ContactLogEntry, PromiseState
-from clients.services import contact_log_record
 from installments.models import Plan
 from installments.services import payment_record
+from structure.models import ContactLogEntry, PromiseState
+from structure.services import contact_log_record
 
 D = dt.date
 LOGGED = D(2026, 3, 10)

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from clients.services import contact_log_record
+from structure.services import contact_log_record
 
 
 def test_admins_read_the_contact_log_with_the_promise_state(client, structure, staff):
@@ -14,16 +14,16 @@ def test_admins_read_the_contact_log_with_the_promise_state(client, structure, s
         today=dt.date(2026, 3, 10),
     )
     client.force_login(staff)
-    listing = client.get("/admin/clients/contactlogentry/")
+    listing = client.get("/admin/structure/contactlogentry/")
     assert listing.status_code == 200
     body = listing.content.decode()
     assert "Asha Verma" in body
     assert "promise broken" in body
     assert "2026-03-12" in body
-    search = client.get("/admin/clients/contactlogentry/?q=Salary")
+    search = client.get("/admin/structure/contactlogentry/?q=Salary")
     assert "Asha Verma" in search.content.decode()
 
 
 def test_the_contact_log_is_not_written_from_the_admin(client, structure, staff):
     client.force_login(staff)
-    assert client.get("/admin/clients/contactlogentry/add/").status_code == 403
+    assert client.get("/admin/structure/contactlogentry/add/").status_code == 403

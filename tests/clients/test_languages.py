@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from django.utils import translation
 
-from clients.contact import contact_message, format_money
+from structure.contact import contact_message, format_money
 
 
 def hindi(client):

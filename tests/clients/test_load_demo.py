@@ -10,8 +10,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Max, Sum
 
-from clients import demo
-from clients.management.commands.load_demo import load_portfolio
 from clients.models import Investor
 from installments import rules
 from installments.models import (
@@ -28,6 +26,9 @@ from installments.models import (
     PurchaseStage,
     ShareLedgerEntry,
 )
+from installments.read_model import investors_with_overdue
+from structure import demo
+from structure.management.commands.load_demo import load_portfolio
 
 # A month end after a short month: where the schedule's day clamping is at its trickiest.
 TODAY = dt.date(2027, 3, 31)
@@ -188,7 +189,7 @@ def test_the_demo_has_deep_structures_logins_and_plans_in_every_state():
     assert bonus_kinds == {(kind.value,) for kind in BONUS_KINDS}
     assert PlanEvent.objects.filter(kind=PlanEventKind.RESTORED).exclude(reason="").exists()
     assert PlanEvent.objects.filter(kind=PlanEventKind.AUTO_RESTORED).exists()
-    priya_overdue = structure.with_overdue(TODAY).filter(overdue=True)
+    priya_overdue = investors_with_overdue(structure, today=TODAY).filter(overdue=True)
     assert len(set(priya_overdue.values_list("days_left", flat=True))) >= 5
 
     for plan in Plan.objects.annotate(total=Sum("installments__amount")):

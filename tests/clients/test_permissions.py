@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from clients.models import ContactLogEntry
+from structure.models import ContactLogEntry
 from tests.factories import StaffFactory
 
 CONTACT = {"outcome": "reached", "note": "Spoke to them."}

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from clients import selectors
-from clients.filters import ORDERINGS, StructureFilter
-from clients.services import contact_log_record
 from installments.services import payment_record, plan_hold
+from structure import listing as structure_listing
+from structure.filters import ORDERINGS, StructureFilter
+from structure.services import contact_log_record
 from tests.factories import InvestorFactory, make_plan
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def crowd(structure):
 def test_every_page_of_the_listing_equals_the_same_slice_of_the_full_query(
     crowd, monkeypatch, ordering, overdue, walk_from
 ):
-    monkeypatch.setattr(selectors, "URGENCY_WALK_FROM", walk_from)
+    monkeypatch.setattr(structure_listing, "URGENCY_WALK_FROM", walk_from)
     data = {"ordering": ordering, "overdue": overdue}
     full = StructureFilter(data, request=Request(crowd.root.user), today=TODAY)
     assert full.is_valid(), full.errors

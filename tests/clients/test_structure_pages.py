@@ -12,10 +12,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from clients.models import ContactLogEntry
-from clients.services import contact_log_record
 from installments.models import Plan
 from installments.services import payment_record
+from structure.models import ContactLogEntry
+from structure.services import contact_log_record
 from tests.factories import InvestorFactory, StaffFactory, make_plan, participant
 
 

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
 from installments.models import Plan, PlanEvent, PlanEventKind, PlanStatus
+from installments.read_model import investors_with_overdue, with_overdue_amount
 from installments.services import (
     payment_record,
     plan_hold,
@@ -111,7 +112,9 @@ def test_investors_are_annotated_with_their_most_urgent_plan_in_one_query(
     today = D + 10 * DAY
     with django_assert_num_queries(1):
         row = (
-            Investor.objects.with_overdue(today)
+            with_overdue_amount(
+                investors_with_overdue(Investor.objects.all(), today=today), today=today
+            )
             .values(
                 "overdue",
                 "overdue_amount",

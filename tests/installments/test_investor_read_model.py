@@ -12,9 +12,9 @@ import pytest
 
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
-from clients.services import investor_overdue_refresh, investor_overdue_refresh_all
 from installments import rules
 from installments.models import Plan, PlanStatus
+from installments.read_model import investor_overdue_refresh, investor_overdue_refresh_all
 from installments.services import (
     payment_record,
     plan_add_shares,
@@ -91,7 +91,7 @@ class Replay:
             plans = self.plans(PlanStatus.ACTIVE, PlanStatus.CANCELLED)
             if plans:
                 plan = rng.choice(plans)
-                owed = sum(i.owed for i in plan.installments.all())
+                owed = sum(i.unpaid for i in plan.installments.all())
                 amount = min(owed, Decimal(rng.choice(["100.00", "200.00", "333.33", "1000.00"])))
                 self.references += 1
                 # A refused payment changes nothing; the model must still hold.

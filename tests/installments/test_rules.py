@@ -120,7 +120,7 @@ def test_add_months_keeps_the_day_or_takes_the_last_day_of_a_shorter_month(ancho
 
 def _owed(*amounts, start=dt.date(2024, 1, 1)):
     return [
-        rules.Outstanding(key=k, due_date=rules.add_months(start, k), owed=D(a))
+        rules.Outstanding(key=k, due_date=rules.add_months(start, k), unpaid=D(a))
         for k, a in enumerate(amounts)
     ]
 
@@ -158,7 +158,7 @@ def test_allocation_never_exceeds_what_is_owed_and_spends_the_whole_payment(owed
     amount = data.draw(st.decimals(min_value=D("0.01"), max_value=balance, places=2))
     allocations = rules.allocate(amount, items)
     assert sum(a for _, a in allocations) == amount
-    by_key = {i.key: i.owed for i in items}
+    by_key = {i.key: i.unpaid for i in items}
     assert all(0 < a <= by_key[k] for k, a in allocations)
     # Oldest first: every installment before the last one touched is paid in full.
     for key, portion in allocations[:-1]:

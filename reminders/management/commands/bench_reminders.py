@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor, path_step
-from clients.services import investor_overdue_refresh_all
 from installments.models import Installment, Package, Plan, PurchaseStage
+from installments.read_model import investor_overdue_refresh_all
 from reminders.models import Reminder, ReminderStatus, ScanChunk, ScanRun
 from reminders.scan import scan
 

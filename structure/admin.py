@@ -25,10 +25,11 @@ from backoffice.lib.admin import (
     request_today,
     shown,
 )
+from clients.models import Investor, Participant
+from clients.services import investor_create, investor_move, participant_grant_login
 from installments.models import Plan
 
-from .models import ContactLogEntry, Investor, Participant, PromiseState
-from .services import investor_create, investor_move, participant_grant_login
+from .models import ContactLogEntry, PromiseState
 
 # What the change page edits; the tree (sponsor, path, depth) and the login have services.
 CONTACT_FIELDS = ["name", "phone", "email", "messenger", "language", "time_zone"]

@@ -1,7 +1,7 @@
 from django import template
 from django.conf import settings
 
-from clients.contact import format_money
+from structure.contact import format_money
 
 register = template.Library()
 
@@ -21,6 +21,6 @@ def absolute(value: int) -> int:
 
 @register.filter
 def outcome_label(value: str) -> str:
-    from clients.models import ContactOutcome
+    from structure.models import ContactOutcome
 
     return ContactOutcome(value).label if value in ContactOutcome.values else value

@@ -1,7 +1,7 @@
 """`manage.py load_demo`: a realistic demo portfolio, loaded through the services.
 
 The data itself (who, which plans, which payments on which dates) is drawn in
-`clients/demo.py`; this command is the edge: it computes "today" once, in the business time
+`structure/demo.py`; this command is the edge: it computes "today" once, in the business time
 zone, replays the portfolio through the services in one transaction and reports what is there.
 """
 
@@ -23,7 +23,6 @@ from django.db.models import ProtectedError
 
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
-from clients import demo
 from clients.models import PATH_END, Investor
 from clients.services import investor_create, participant_grant_login
 from installments.models import (
@@ -39,6 +38,7 @@ from installments.models import (
     PurchaseStage,
     ShareLedgerEntry,
 )
+from installments.read_model import investors_with_overdue
 from installments.services import (
     payment_record,
     plan_create,
@@ -46,6 +46,7 @@ from installments.services import (
     plan_restore,
     plans_cancel_expired,
 )
+from structure import demo
 
 MAX_INVESTORS = 20_000  # a demo, not a load test: beyond this it takes minutes
 PLAN_STATES = (
@@ -234,7 +235,7 @@ def portfolio_summary(today: dt.date) -> dict:
     root = Investor.objects.filter(user__username=demo.DEMO_PARTICIPANT).first()
     if root is not None:
         structure = Investor.objects.in_structure_of(root)
-        overdue = structure.with_overdue(today).filter(overdue=True)
+        overdue = investors_with_overdue(structure, today=today).filter(overdue=True)
         deepest = structure.aggregate(deepest=models.Max("depth"))["deepest"] or root.depth
         summary["structure"] = {
             "investors": structure.count(),

@@ -20,19 +20,20 @@ from django.views.decorators.http import require_POST
 
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
+from clients.models import Investor
+from clients.selectors import request_structure_root, structure_scope, visible_investors
 from installments.models import Plan
+from installments.read_model import investors_with_overdue, with_overdue_amount
 from reminders.selectors import reminders_to
 
-from .api import structure_scope, visible_investors
 from .contact import ContactLinks, links_for_row
 from .filters import ORDERING_LABELS, StructureFilter
 from .forms import ContactLogForm
-from .models import Investor, PromiseState
+from .models import PromiseState
 from .selectors import (
     RowStatus,
     investor_contact_log,
     investor_plans,
-    request_structure_root,
     structure_investors,
     structure_summary,
 )
@@ -101,7 +102,7 @@ def structure(request):
         ]
     return render(
         request,
-        "clients/structure.html",
+        "structure/structure.html",
         {
             "filter": filterset,
             "form": filterset.form,
@@ -222,7 +223,9 @@ def _investor_context(request, pk: int, today) -> dict:
         row = structure_investors(Investor.objects.all(), root=root, today=today).filter(pk=pk)
         row = row.first()
     if row is None:  # staff without a structure chosen, or a participant's own page
-        row = Investor.objects.filter(pk=pk).with_overdue(today).first()
+        row = with_overdue_amount(
+            investors_with_overdue(Investor.objects.filter(pk=pk), today=today), today=today
+        ).first()
         row.level = None
     participant_name = root.name if root else request.user.get_full_name() or ""
     return {
@@ -242,7 +245,7 @@ def investor_detail(request, pk: int):
     today = business_today()
     context = _investor_context(request, pk, today)
     context["form"] = ContactLogForm(initial={"promised_on": today})
-    return render(request, "clients/investor.html", context)
+    return render(request, "structure/investor.html", context)
 
 
 @login_required
@@ -266,4 +269,4 @@ def contact_log_add(request, pk: int):
             url = reverse("structure-investor", args=[pk]) + context["participant_query"]
             return redirect(url)
     context["form"] = form
-    return render(request, "clients/investor.html", context, status=400)
+    return render(request, "structure/investor.html", context, status=400)

@@ -13,18 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from backoffice.lib.dates import business_today
-from installments import rules
-from installments.filters import StrictBooleanFilter
+from backoffice.lib.filters import StrictBooleanFilter
+from clients.models import MAX_DEPTH, Investor
+from clients.selectors import request_structure_root
+from installments import overdue
 from installments.models import Plan, PlanStatus
 
-from .models import MAX_DEPTH, Investor
-from .selectors import (
-    URGENCY_ORDER,
-    StructureListing,
-    request_structure_root,
-    structure_base,
-    with_row_values,
-)
+from .listing import StructureListing
+from .selectors import URGENCY_ORDER, structure_base, with_row_values
 
 # Bounds that keep a typo from reaching the database as an out-of-range integer.
 DAYS_BOUND = 100_000
@@ -225,20 +221,19 @@ class StructureFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        overdue = models.Q(oldest_unpaid_due_date__lt=self.today)
-        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+        is_overdue = overdue.is_overdue(self.today)
+        return queryset.filter(is_overdue) if value else queryset.exclude(is_overdue)
 
     def filter_days_left_lte(self, queryset, name, value):
         if value is None:
             return queryset
-        overdue = queryset.filter(oldest_unpaid_due_date__lt=self.today)
-        if value < rules.GRACE_DAYS:
-            # Below 19 days the stored earliest grace deadline is the row's own (see
-            # structure_base): a range of the read model, no per-row work.
-            return overdue.filter(
-                earliest_grace_deadline__lte=self.today + dt.timedelta(days=value)
-            )
-        return overdue.filter(days_left__lte=value)
+        overdue_rows = queryset.filter(overdue.is_overdue(self.today))
+        latest = self.today + dt.timedelta(days=value)
+        if latest < overdue.latest_natural_deadline(self.today):
+            # Below the grace horizon the stored earliest grace deadline is the row's own
+            # (investors_with_overdue): a range of the read model, no per-row work.
+            return overdue_rows.filter(earliest_grace_deadline__lte=latest)
+        return overdue_rows.filter(days_left__lte=value)
 
     def filter_plan_status(self, queryset, name, value):
         if not value:

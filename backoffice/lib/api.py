@@ -1,0 +1,72 @@
+"""What every API endpoint shares: the error translation, pagination, permissions and the
+business day of a request. The apps' `api.py` modules import these; `backoffice.api` wires
+the apps' views under /api/.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.functional import cached_property
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from backoffice.lib.dates import business_today
+from backoffice.lib.errors import DomainError
+
+
+def exception_handler(exc, context):
+    """The one place where a refusal by the rules becomes an HTTP answer.
+
+    A DomainError is a 400 with `{field: [message]}`; a conflict with something already
+    recorded (a reused payment reference, a login that already exists) is a 409.
+    """
+    if isinstance(exc, DomainError):
+        set_rollback()
+        code = status.HTTP_409_CONFLICT if exc.code == "conflict" else status.HTTP_400_BAD_REQUEST
+        return Response(exc.as_field_errors(), status=code)
+    if isinstance(exc, DjangoValidationError):
+        # A model validator reached from a view: still the client's input, never a 500.
+        exc = ValidationError(as_serializer_error(exc))
+    return drf_exception_handler(exc, context)
+
+
+class Pagination(PageNumberPagination):
+    """`{count, next, previous, results}`, with a client-chosen page size up to a bound."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class IsStaffOrReadOnly(BasePermission):
+    """Any signed-in user may read (every queryset is scoped to what they may see);
+    only staff may write.
+
+    Decided before any object is looked up, so a refused write answers the same 403 whether
+    the object exists or not.
+    """
+
+    message = "Only staff may do this."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or user.is_staff
+
+
+class BusinessDayMixin:
+    """`self.today`: the business date, computed once per request (a view lives one request),
+    so the queryset's overdue read and the service a request calls agree on the day."""
+
+    @cached_property
+    def today(self):
+        return business_today()
+
+
+def is_schema_generation(view) -> bool:
+    """drf-spectacular instantiates views without a real request to read their querysets."""
+    return getattr(view, "swagger_fake_view", False)

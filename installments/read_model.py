@@ -1,0 +1,223 @@
+"""The investors' overdue read model, and the one door every plan write goes through.
+
+`Investor.oldest_unpaid_due_date` and `Investor.earliest_grace_deadline` summarise an
+investor's ACTIVE plans: the oldest unpaid due date and the earliest grace deadline. The
+columns sit on the investor's row, beside its tree path, so the Structure counts, filters
+and orders a 100,000-client structure from one index; this module is their only writer.
+
+Like `Plan.oldest_unpaid_due_date` they are functions of payments, holds, restores and
+cancellations, never of the clock, so they cannot go stale: every service that writes a
+plan does it inside `plans_changing()`, which refreshes the investors of the plans it
+touched in the same transaction. A test fails when a plan or installment row is written
+outside it (`tests/installments/test_plan_writes.py`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from django.db import connection, models, transaction
+
+from clients.models import Investor, InvestorQuerySet
+
+from . import overdue, rules
+from .models import Installment, Plan, PlanStatus
+
+_CHANGES: contextvars.ContextVar[PlanChanges | None] = contextvars.ContextVar(
+    "plan_changes", default=None
+)
+
+
+class PlanChanges:
+    """The plans changed in one transaction, whose investors' read model is refreshed at the
+    end of it."""
+
+    def __init__(self) -> None:
+        self.investor_ids: set[int] = set()
+        self.investor_queries: list[models.QuerySet] = []
+
+    def lock(self, plan: Plan | int) -> Plan:
+        """The plan, re-read under its row lock: the lock serialises every writer of one plan
+        (payments, restore, hold, the scan)."""
+        pk = plan if isinstance(plan, int) else plan.pk
+        locked = Plan.objects.select_for_update().get(pk=pk)
+        self.investor_ids.add(locked.investor_id)
+        return locked
+
+    def add(self, *, investor_ids: Iterable[int] = (), plans: models.QuerySet | None = None):
+        """Investors whose plans this transaction changes, by id or as the investors of a
+        queryset of plans (read as a subquery when the transaction ends)."""
+        self.investor_ids.update(int(pk) for pk in investor_ids)
+        if plans is not None:
+            self.investor_queries.append(plans.values("investor_id"))
+
+    def refresh(self) -> None:
+        if self.investor_ids:
+            investor_overdue_refresh(investor_ids=self.investor_ids)
+        for query in self.investor_queries:
+            investor_overdue_refresh(investor_ids=query)
+
+
+@contextmanager
+def plans_changing() -> Iterator[PlanChanges]:
+    """One transaction that changes plans: lock them with `changes.lock(plan)` (or name their
+    investors with `changes.add`), write, and the investors' read model is refreshed before
+    the transaction commits. A refusal raised inside rolls everything back."""
+    with transaction.atomic():
+        changes = PlanChanges()
+        token = _CHANGES.set(changes)
+        try:
+            yield changes
+        finally:
+            _CHANGES.reset(token)
+        changes.refresh()
+
+
+def in_plan_change() -> bool:
+    """Whether the caller runs inside `plans_changing()` (the guard of the tests)."""
+    return _CHANGES.get() is not None
+
+
+def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
+    """SELECT id, oldest unpaid due date, earliest grace deadline over the ACTIVE plans of
+    `investor_ids` (every investor for None; NULLs for one without an active plan), one
+    grouped LEFT JOIN."""
+    active = models.Q(plans__status=PlanStatus.ACTIVE)
+    investors = Investor.objects.all()
+    if investor_ids is not None:
+        investors = investors.filter(pk__in=investor_ids)
+    aggregate = (
+        investors.order_by()
+        .annotate(ref=models.F("pk"))
+        .values("ref")
+        .annotate(
+            oldest=models.Min("plans__oldest_unpaid_due_date", filter=active),
+            grace=models.Min(
+                overdue.grace_deadline(prefix="plans__"),
+                filter=active,
+                output_field=models.DateField(),
+            ),
+        )
+        .values_list("ref", "oldest", "grace")
+    )
+    return aggregate.query.sql_with_params()
+
+
+def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -> int:
+    """Rewrite the Structure's read model (`Investor.oldest_unpaid_due_date`,
+    `Investor.earliest_grace_deadline`) of `investor_ids` (ids, or a queryset of ids read as
+    a subquery) from their active plans, in the caller's transaction. Returns the number of
+    investors whose values changed.
+
+    `plans_changing` calls it for every write to a plan; nothing else needs to. The
+    investors' rows are locked first, in id
+    order: two payments to two plans of one investor then recompute one after the other, the
+    second reading what the first committed (READ COMMITTED gives each statement a fresh
+    snapshot, but an UPDATE blocked on a row lock would keep its old aggregate). FOR NO KEY
+    UPDATE leaves plan and contact-log inserts (which take KEY SHARE on the investor) free.
+    Only rows whose values change are written: a part payment leaves the investor untouched.
+    """
+    if not isinstance(investor_ids, models.QuerySet):
+        investor_ids = sorted({int(pk) for pk in investor_ids})
+        if not investor_ids:
+            return 0
+    # No savepoint: inside the caller's transaction this is two statements, the lock and
+    # the UPDATE; alone, it is its own transaction.
+    with transaction.atomic(savepoint=False):
+        locked = (
+            Investor.objects.filter(pk__in=investor_ids)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values_list("pk", flat=True)
+        )
+        ids = list(locked)
+        return _overdue_update(ids) if ids else 0
+
+
+def _overdue_update(ids: list[int] | None) -> int:
+    select, params = _investor_overdue_aggregate(ids)
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    sql = (
+        "UPDATE clients_investor AS i "
+        "SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace "
+        f"FROM ({select}) AS agg "
+        "WHERE i.id = agg.ref "
+        f"AND (i.oldest_unpaid_due_date {differs} agg.oldest "
+        f"OR i.earliest_grace_deadline {differs} agg.grace)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def investor_overdue_refresh_all() -> int:
+    """The read model of every investor in one statement (the data migration, the benchmark
+    generator: nothing else writes at that time, so no row is locked first)."""
+    return _overdue_update(None)
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def investors_with_overdue(queryset: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """Annotate investors, from the read model, with their overdue state on `today`:
+    `overdue`, `oldest_overdue_due_date`, `grace_deadline` (the most urgent overdue plan's),
+    `days_left` and `has_active_plan`. No join, and no per-row subquery but a rare fallback,
+    so counting, filtering and ordering on these reads the investor's index only.
+
+    The stored earliest grace deadline G is over every active plan. A plan not yet overdue
+    has its deadline at `overdue.latest_natural_deadline(today)` or later, so G before that
+    is the deadline of an overdue plan and the earliest of them; otherwise every overdue plan
+    is held or extended past it (rare), and the row reads its plans.
+    """
+    is_overdue = overdue.is_overdue(today)
+    natural = models.Q(earliest_grace_deadline__lt=overdue.latest_natural_deadline(today))
+    return queryset.annotate(
+        overdue=overdue.flag(is_overdue),
+        oldest_overdue_due_date=models.Case(
+            models.When(is_overdue, then=models.F("oldest_unpaid_due_date")),
+            default=None,
+            output_field=models.DateField(),
+        ),
+        grace_deadline=models.Case(
+            models.When(is_overdue & natural, then=models.F("earliest_grace_deadline")),
+            models.When(is_overdue, then=_overdue_plans_grace(today)),
+            default=None,
+            output_field=models.DateField(),
+        ),
+        has_active_plan=models.ExpressionWrapper(
+            models.Q(oldest_unpaid_due_date__isnull=False), output_field=models.BooleanField()
+        ),
+    ).annotate(days_left=overdue.days_left("grace_deadline", today))
+
+
+def _overdue_plans_grace(today: dt.date) -> models.Subquery:
+    """The earliest grace deadline among the investor's plans overdue on `today`."""
+    plans = (
+        Plan.objects.filter(investor=models.OuterRef("pk"))
+        .with_overdue(today)
+        .filter(overdue=True)
+        .order_by("grace_deadline")
+        .values("grace_deadline")[:1]
+    )
+    return models.Subquery(plans, output_field=models.DateField())
+
+
+def with_overdue_amount(queryset: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """`overdue_amount` of investors annotated by `investors_with_overdue`: a subquery per
+    row, so meant for the rows of a page, not a whole structure."""
+    amount = overdue.overdue_amount(
+        Installment.objects.filter(plan__investor=models.OuterRef("pk")),
+        today,
+        group="plan__investor",
+    )
+    return queryset.annotate(
+        overdue_amount=models.Case(
+            models.When(overdue=True, then=amount),
+            default=models.Value(rules.ZERO),
+            output_field=overdue.MONEY_FIELD,
+        )
+    )

@@ -1,0 +1,152 @@
+"""The Structure as pages: the ordered, filtered rows of a structure, read a page at a time
+with a fixed number of queries whatever the structure's size."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+
+from clients.models import InvestorQuerySet
+from installments import overdue
+from installments.overdue import is_overdue as overdue_q
+
+from .models import ContactLogEntry
+from .selectors import URGENCY_ORDER, with_row_values
+
+# Orderings whose keys are all read from the read model (structure_base): the page's ids come
+# from the path index, and only the page's rows get their amounts and contacts.
+CHEAP_ORDER_KEYS = {"days_left", "-days_left", "name", "-name", "level", "-level"}
+# Up to this many overdue clients, "most urgent first" is one query ordering every row (the
+# per-row subqueries cost less than the extra queries of the walk); beyond, the page is
+# assembled from the promises, the grace-deadline index and a window of days left.
+URGENCY_WALK_FROM = 500
+
+
+class StructureListing:
+    """The ordered, filtered rows of a structure as a sequence a Paginator pages through:
+    `count()` and slices. Each slice is read with a fixed number of queries, whatever the
+    structure's size, and per-row subqueries run only for the rows around the page.
+
+    `base` is a filtered `structure_base` queryset; `order` the ordering expressions of
+    `keys` (see structure.filters.ORDERINGS), ending with the tie break.
+    """
+
+    ordered = True  # for Paginator: the order is explicit
+
+    def __init__(self, base: InvestorQuerySet, *, keys: list[str], order: list, today):
+        self.base = base
+        self.keys = keys
+        self.order = order
+        self.today = today
+        self._counts: dict | None = None
+
+    def _count_all(self) -> dict:
+        if self._counts is None:
+            is_overdue = overdue_q(self.today)
+            # Not COUNT(id): the path index does not hold the id, and with only its own
+            # columns named the count can be an index-only scan (PostgreSQL). The overdue
+            # have an oldest unpaid due date, so counting it counts them.
+            self._counts = self.base.aggregate(
+                total=models.Count("*"),
+                overdue=models.Count("oldest_unpaid_due_date", filter=is_overdue),
+            )
+        return self._counts
+
+    def count(self) -> int:
+        return self._count_all()["total"]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        start, stop = index.start or 0, index.stop
+        if stop is None:
+            stop = self.count()
+        if stop <= start:
+            return []
+        if self.keys[0] == "urgency" and self._count_all()["overdue"] > URGENCY_WALK_FROM:
+            return self._urgency_slice(start, stop)
+        if all(key in CHEAP_ORDER_KEYS for key in self.keys):
+            ids = list(self.base.order_by(*self.order).values_list("pk", flat=True)[start:stop])
+            rows = {
+                row.pk: row
+                for row in with_row_values(self.base, today=self.today).filter(pk__in=ids)
+            }
+            return [rows[pk] for pk in ids]
+        # The overdue amount depends on the day: computed for every row to order by it.
+        return list(with_row_values(self.base, today=self.today).order_by(*self.order)[start:stop])
+
+    # -- most urgent first
+
+    def _urgency_slice(self, start: int, stop: int) -> list:
+        """urgency, days left, overdue amount (largest first), name, id, in four groups: the
+        broken promises (0), the overdue (1), the pending promises (2), the rest (3). Only an
+        overdue client whose latest contact is a promise can be in 0 or 2: those few are read
+        whole; the overdue are walked by grace deadline and get their amounts for the days
+        left the page spans only."""
+        today = self.today
+        is_overdue = overdue_q(today)
+        promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
+        candidates = with_row_values(self.base.filter(is_overdue, pk__in=promised), today=today)
+        special = list(candidates.exclude(urgency=1).order_by(*URGENCY_ORDER, "name", "id"))
+        broken = [row for row in special if row.urgency == 0]
+        waiting = [row for row in special if row.urgency == 2]
+        counts = self._count_all()
+        regular = self.base.filter(is_overdue).exclude(pk__in=[row.pk for row in special])
+        groups = [
+            (len(broken), lambda a, b: broken[a:b]),
+            (counts["overdue"] - len(special), lambda a, b: self._overdue_slice(regular, a, b)),
+            (len(waiting), lambda a, b: waiting[a:b]),
+            (
+                counts["total"] - counts["overdue"],
+                lambda a, b: list(
+                    with_row_values(self.base.exclude(is_overdue), today=today).order_by(
+                        "name", "id"
+                    )[a:b]
+                ),
+            ),
+        ]
+        rows: list = []
+        offset = 0
+        for size, read in groups:
+            a, b = max(start - offset, 0), min(stop - offset, size)
+            if a < b:
+                rows += read(a, b)
+            offset += size
+        return rows
+
+    def _overdue_slice(self, regular: InvestorQuerySet, a: int, b: int) -> list:
+        today = self.today
+        horizon = overdue.latest_natural_deadline(today)
+        # The days left of the first b rows, from the grace-deadline index (exact below the
+        # horizon, see structure_base), then, past it, the rare held or extended ones.
+        deadlines = list(
+            regular.filter(earliest_grace_deadline__lt=horizon)
+            .order_by("earliest_grace_deadline")
+            .values_list("earliest_grace_deadline", flat=True)[:b]
+        )
+        days = [(deadline - today).days for deadline in deadlines]
+        if len(days) < b:
+            days += list(
+                regular.filter(earliest_grace_deadline__gte=horizon)
+                .order_by("days_left")
+                .values_list("days_left", flat=True)[: b - len(days)]
+            )
+        if a >= len(days):
+            return []
+        low, high = days[a], days[min(b, len(days)) - 1]
+        before = days.index(low)
+        if today + dt.timedelta(days=high) < horizon:
+            window = regular.filter(
+                earliest_grace_deadline__gte=today + dt.timedelta(days=low),
+                earliest_grace_deadline__lte=today + dt.timedelta(days=high),
+            )
+        else:
+            window = regular.filter(days_left__gte=low, days_left__lte=high)
+        ordered = with_row_values(window, today=today).order_by(
+            "days_left", models.F("overdue_amount").desc(), "name", "id"
+        )
+        return list(ordered[a - before : b - before])

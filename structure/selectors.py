@@ -1,0 +1,173 @@
+"""Reads of the participant's Structure, shared by the pages, the CSV export and the API.
+
+Everything a row shows is annotated in the one query that lists the rows (overdue state,
+latest contact, promise state, status, urgency), so a page costs the same number of queries
+whatever its size, and filtering or ordering on any of it happens in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from clients.models import Investor, InvestorQuerySet
+from installments import overdue
+from installments.models import Installment, Payment, Plan, ShareLedgerEntry
+from installments.read_model import investors_with_overdue, with_overdue_amount
+
+from .models import ContactLogEntry, PromiseState
+
+
+class RowStatus(models.TextChoices):
+    PAST_DEADLINE = "past_deadline", _("past the deadline")
+    LAST_DAYS = "last_days", _("last days")
+    OVERDUE = "overdue", _("overdue")
+    ON_TRACK = "on_track", _("on track")
+    NO_ACTIVE_PLAN = "no_active_plan", _("no active plan")
+
+
+def structure_base(
+    queryset: InvestorQuerySet, *, root: Investor, today: dt.date
+) -> InvestorQuerySet:
+    """`root`'s structure within `queryset`, each row annotated for `today` from the
+    investors' read model alone (`installments.read_model.investors_with_overdue`): `level`,
+    `overdue`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`, `has_active_plan`,
+    `status`. Counting, filtering and ordering on these reads the path index only."""
+    rows = investors_with_overdue(queryset.in_structure_of(root).with_level(root), today=today)
+    return rows.annotate(
+        status=models.Case(
+            models.When(overdue=True, days_left__lt=0, then=models.Value(RowStatus.PAST_DEADLINE)),
+            models.When(
+                models.Q(overdue=True) & overdue.in_last_days(today),
+                then=models.Value(RowStatus.LAST_DAYS),
+            ),
+            models.When(overdue=True, then=models.Value(RowStatus.OVERDUE)),
+            models.When(has_active_plan=True, then=models.Value(RowStatus.ON_TRACK)),
+            default=models.Value(RowStatus.NO_ACTIVE_PLAN),
+            output_field=models.CharField(),
+        ),
+    )
+
+
+def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """Add to rows of `structure_base` what costs a subquery per row: `overdue_amount`, the
+    latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
+    `contact_promised_amount`, `promise_state`) and `urgency`. Meant for the rows of a page
+    (and the few with a promise), not a whole structure."""
+    latest = ContactLogEntry.objects.filter(investor=models.OuterRef("pk")).order_by(
+        "-contacted_at", "-id"
+    )
+    latest_promise = latest.with_promise_state(today)
+    rows = with_overdue_amount(rows, today=today).annotate(
+        contact_outcome=models.Subquery(latest.values("outcome")[:1]),
+        contact_at=models.Subquery(latest.values("contacted_at")[:1]),
+        contact_promised_on=models.Subquery(latest.values("promised_on")[:1]),
+        contact_promised_amount=models.Subquery(
+            latest.values("promised_amount")[:1], output_field=overdue.MONEY_FIELD
+        ),
+        promise_state=models.Subquery(
+            latest_promise.values("promise_state")[:1], output_field=models.CharField()
+        ),
+    )
+    return rows.annotate(
+        # Who to call first: a broken promise (the client said they would pay and did not)
+        # goes back to the top; then the overdue by days left; a promise still pending
+        # (and due before the grace deadline) waits below them; then everyone else.
+        urgency=models.Case(
+            models.When(overdue=True, promise_state=PromiseState.BROKEN, then=0),
+            models.When(
+                overdue=True,
+                promise_state=PromiseState.PENDING,
+                contact_promised_on__lte=models.F("grace_deadline"),
+                then=2,
+            ),
+            models.When(overdue=True, then=1),
+            default=3,
+            output_field=models.IntegerField(),
+        ),
+    )
+
+
+def structure_investors(
+    queryset: InvestorQuerySet, *, root: Investor, today: dt.date
+) -> InvestorQuerySet:
+    """`root`'s structure within `queryset`, each row annotated for `today` with `level`, the
+    overdue state (`overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`,
+    `days_left`), the latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
+    `contact_promised_amount`, `promise_state`), `status` and `urgency`."""
+    return with_row_values(structure_base(queryset, root=root, today=today), today=today)
+
+
+URGENCY_ORDER = (
+    models.F("urgency").asc(),
+    models.F("days_left").asc(nulls_last=True),
+    models.F("overdue_amount").desc(),
+)
+
+
+@dataclass(frozen=True)
+class StructureSummary:
+    clients: int
+    overdue_clients: int
+    overdue_amount: Decimal
+    last_days_clients: int
+
+
+def structure_summary(*, root: Investor, today: dt.date) -> StructureSummary:
+    """The numbers at the top of the Structure page, for the whole structure: the counts in
+    one pass over the path index (the read model), the money over the overdue clients' plans
+    in a second query."""
+    structure = Investor.objects.in_structure_of(root)
+    is_overdue = overdue.is_overdue(today)
+    # The stored earliest grace deadline is the row's own below the grace horizon
+    # (investors_with_overdue), and the last days lie far below it.
+    last_days = is_overdue & overdue.in_last_days(today, field="earliest_grace_deadline")
+    counts = structure.aggregate(
+        clients=models.Count("*"),
+        overdue_clients=models.Count("oldest_unpaid_due_date", filter=is_overdue),
+        last_days=models.Count("oldest_unpaid_due_date", filter=last_days),
+    )
+    money = (
+        Installment.objects.overdue_on(today)
+        .filter(plan__investor__in=structure.filter(is_overdue).values("pk"))
+        .aggregate(total=overdue.sum_unpaid())
+    )
+    return StructureSummary(
+        clients=counts["clients"],
+        overdue_clients=counts["overdue_clients"],
+        overdue_amount=money["total"],
+        last_days_clients=counts["last_days"],
+    )
+
+
+def investor_plans(investor: Investor, *, today: dt.date) -> models.QuerySet:
+    """The investor's plans with their overdue state, schedule, payments and share ledger
+    prefetched (a fixed number of queries whatever the number of plans)."""
+    return (
+        Plan.objects.filter(investor=investor)
+        .select_related("package")
+        .with_overdue(today)
+        .with_shares_credited()
+        .prefetch_related(
+            models.Prefetch("installments", queryset=Installment.objects.order_by("number")),
+            models.Prefetch("payments", queryset=Payment.objects.order_by("-received_on", "-id")),
+            models.Prefetch(
+                "ledger",
+                queryset=ShareLedgerEntry.objects.select_related("payment").order_by("id"),
+            ),
+        )
+        .order_by("-id")
+    )
+
+
+def investor_contact_log(investor: Investor, *, today: dt.date) -> models.QuerySet:
+    return (
+        ContactLogEntry.objects.filter(investor=investor)
+        .select_related("author")
+        .with_promise_state(today)
+        .order_by("-contacted_at", "-id")
+    )

@@ -1,0 +1,64 @@
+"""Writes of the people-facing floor: the contact log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.utils import timezone
+
+from backoffice.lib.errors import DomainError
+from clients.models import Investor
+from installments import rules
+
+from .models import ContactLogEntry, ContactOutcome
+
+
+def contact_log_record(
+    *,
+    investor: Investor,
+    author,
+    outcome: str,
+    today: dt.date,
+    note: str = "",
+    promised_on: dt.date | None = None,
+    promised_amount: Decimal | str | None = None,
+    at: dt.datetime | None = None,
+) -> ContactLogEntry:
+    """Record what happened when `author` contacted `investor` on the business day `today`.
+
+    A promise to pay needs a date (today or later) and an amount; the promise is judged later,
+    from the payments (`ContactLogQuerySet.with_promise_state`).
+    """
+    if outcome not in ContactOutcome.values:
+        raise DomainError(f"{outcome!r} is not a contact outcome.", field="outcome")
+    if outcome == ContactOutcome.PROMISED:
+        if promised_on is None:
+            raise DomainError("A promise to pay needs the promised date.", field="promised_on")
+        if promised_on < today:
+            raise DomainError(
+                f"The promised date cannot be in the past ({promised_on} is before {today}).",
+                field="promised_on",
+            )
+        if promised_amount in (None, ""):
+            raise DomainError(
+                "A promise to pay needs the promised amount.", field="promised_amount"
+            )
+        try:
+            promised_amount = rules.parse_money(promised_amount)
+        except rules.RuleError as error:
+            raise DomainError(str(error), field="promised_amount") from None
+    else:
+        # Only a promise has a date and an amount: a stray one would be judged as a promise.
+        promised_on = None
+        promised_amount = None
+    return ContactLogEntry.objects.create(
+        investor=investor,
+        author=author,
+        contacted_at=at or timezone.now(),
+        contacted_on=today,
+        outcome=outcome,
+        promised_on=promised_on,
+        promised_amount=promised_amount,
+        note=(note or "").strip(),
+    )
