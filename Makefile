@@ -31,9 +31,10 @@ test: $(BIN)/.installed  ## Run the whole test suite (SQLite unless DATABASE_URL
 test-postgres: $(BIN)/.installed  ## The test suite on PostgreSQL ($(POSTGRES_URL))
 	DATABASE_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(MAKE) --no-print-directory test
 
-lint: $(BIN)/.installed  ## ruff check and format check
+lint: $(BIN)/.installed  ## ruff check, format check, and the import contract between the apps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(BIN)/.installed  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

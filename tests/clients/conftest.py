@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from clients.models import Investor
 from installments.models import Plan, PlanStatus
-from installments.read_model import investor_overdue_refresh
+from installments.read_model import plans_changing
 from tests.factories import InvestorFactory, make_plan, participant
 
 TODAY = dt.date(2026, 3, 15)
@@ -70,10 +70,11 @@ def structure(db, today) -> Structure:
         investor=farid, first_due_date=dt.date(2025, 6, 1), today=dt.date(2025, 5, 1)
     )
     # Test data: a plan the scan cancelled long ago.
-    Plan.objects.filter(pk=cancelled.pk).update(
-        status=PlanStatus.CANCELLED, cancelled_on=dt.date(2025, 6, 21)
-    )
-    investor_overdue_refresh(investor_ids=[farid.pk])  # as the scan would have
+    with plans_changing() as changes:
+        changes.lock(cancelled)
+        Plan.objects.filter(pk=cancelled.pk).update(
+            status=PlanStatus.CANCELLED, cancelled_on=dt.date(2025, 6, 21)
+        )
     other_root = participant("other", name="Other Participant")
     xavier = InvestorFactory(name="Xavier Das", sponsor=other_root)
     make_plan(investor=xavier, first_due_date=dt.date(2026, 3, 1), today=dt.date(2026, 2, 1))

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from installments.read_model import investor_overdue_refresh
+from installments.read_model import plans_changing
 from structure.services import contact_log_record
 from tests.factories import InvestorFactory, StaffFactory, make_plan
 
@@ -351,8 +351,9 @@ def test_the_structure_reads_the_same_overdue_state_as_the_investor_read_model(
     second = make_plan(
         investor=structure.asha, first_due_date=dt.date(2026, 2, 20), today=dt.date(2026, 2, 1)
     )
-    Plan.objects.filter(pk=second.pk).update(hold_until=dt.date(2026, 4, 30))
-    investor_overdue_refresh(investor_ids=[structure.asha.pk])  # as plan_hold would
+    with plans_changing() as changes:  # a hold that plan_hold would refuse: 2026-02-01 is past
+        changes.lock(second)
+        Plan.objects.filter(pk=second.pk).update(hold_until=dt.date(2026, 4, 30))
     fields = ["overdue", "overdue_amount", "oldest_overdue_due_date", "grace_deadline", "days_left"]
     expected = {
         pk: dict.fromkeys(fields) | {"overdue": False, "overdue_amount": 0}

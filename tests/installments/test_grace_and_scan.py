@@ -363,6 +363,7 @@ def test_a_held_plan_that_is_paid_off_is_no_longer_on_hold():
     assert not Plan.objects.on_hold(D).filter(pk=plan.pk).exists()
 
 
+@pytest.mark.raw_plan_writes
 def test_the_scan_query_cancels_exactly_what_the_grace_rule_says():
     """past_grace() filters on the grace-deadline expression its index serves: for every mix
     of natural deadline, hold end and restore extension around the scan date, the plans it

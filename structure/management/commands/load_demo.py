@@ -38,7 +38,7 @@ from installments.models import (
     PurchaseStage,
     ShareLedgerEntry,
 )
-from installments.read_model import investors_with_overdue
+from installments.read_model import investors_with_overdue, plans_changing
 from installments.services import (
     payment_record,
     plan_create,
@@ -170,10 +170,12 @@ def demo_reset() -> int:
         in_structures |= models.Q(path__gte=root.path, path__lt=root.path + PATH_END)
     investors = Investor.objects.filter(in_structures)
     plans = Plan.objects.filter(investor__in=investors)
-    # Children before parents: the ledger and the payments protect what they point at.
-    ShareLedgerEntry.objects.filter(plan__in=plans).delete()
-    Payment.objects.filter(plan__in=plans).delete()
-    plans.delete()
+    # Children before parents: the ledger and the payments protect what they point at. The
+    # investors go next, so their read model needs no refresh.
+    with plans_changing():
+        ShareLedgerEntry.objects.filter(plan__in=plans).delete()
+        Payment.objects.filter(plan__in=plans).delete()
+        plans.delete()
     deleted = 0
     for depth in sorted(set(investors.values_list("depth", flat=True)), reverse=True):
         # Deepest first: a sponsor is protected while a client points at it.
