@@ -133,7 +133,7 @@ class PlanSerializer(serializers.ModelSerializer):
     grace_deadline = serializers.DateField(read_only=True, allow_null=True)
     days_left = serializers.IntegerField(read_only=True, allow_null=True)
     on_hold_until = serializers.DateField(source="hold_until", read_only=True, allow_null=True)
-    shares_credited = serializers.SerializerMethodField()
+    shares_credited = serializers.IntegerField(read_only=True)
     installments = InstallmentSerializer(many=True, read_only=True)
     ledger = LedgerEntrySerializer(many=True, read_only=True)
 
@@ -164,10 +164,6 @@ class PlanSerializer(serializers.ModelSerializer):
             "ledger",
         ]
         read_only_fields = fields
-
-    def get_shares_credited(self, plan: Plan) -> int:
-        # The ledger is the truth; it is prefetched, so this is no query.
-        return sum(entry.shares for entry in plan.ledger.all())
 
 
 class PlanCreateSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import overdue, rules
@@ -106,10 +107,24 @@ class PlanStatus(models.TextChoices):
     CANCELLED = "cancelled", _("cancelled")
 
 
+class PlanAction(models.TextChoices):
+    RECORD_PAYMENT = "record_payment", _("Record payment")
+    ADD_SHARES = "add_shares", _("Add shares")
+    HOLD = "hold", _("Put on hold")
+    RELEASE_HOLD = "release_hold", _("Release hold")
+    RESTORE = "restore", _("Restore")
+
+
+def _on_hold(today: dt.date) -> models.Q:
+    # `Plan.is_on_hold` in SQL.
+    return models.Q(status=PlanStatus.ACTIVE, hold_until__gte=today)
+
+
 class PlanQuerySet(models.QuerySet):
     def with_overdue(self, today: dt.date) -> PlanQuerySet:
         """Annotate, in the same query, the overdue state on `today`, read from the data:
-        `overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`.
+        `overdue`, `overdue_amount`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`,
+        and `on_hold`.
 
         Correct whether or not any scan has run. Only active plans are overdue: a cancelled
         plan is past saving and a completed one owes nothing.
@@ -138,6 +153,7 @@ class PlanQuerySet(models.QuerySet):
                 default=None,
                 output_field=models.DateField(),
             ),
+            on_hold=overdue.flag(_on_hold(today)),
         ).annotate(days_left=overdue.days_left("grace_deadline", today))
 
     def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
@@ -152,8 +168,7 @@ class PlanQuerySet(models.QuerySet):
         )
 
     def on_hold(self, today: dt.date) -> PlanQuerySet:
-        """`Plan.is_on_hold` in SQL."""
-        return self.filter(status=PlanStatus.ACTIVE, hold_until__gte=today)
+        return self.filter(_on_hold(today))
 
     def with_shares_credited(self) -> PlanQuerySet:
         """`shares_credited`: the sum of the plan's share ledger, in the same query."""
@@ -252,11 +267,34 @@ class Plan(models.Model):
         return f"Plan #{self.pk} · {self.investor} · {self.package}"
 
     def is_on_hold(self, today: dt.date) -> bool:
+        """A hold only means something while the plan can still be cancelled: a plan paid
+        off or cancelled during its hold is no longer on hold (`PlanQuerySet.on_hold`)."""
         return (
             self.status == PlanStatus.ACTIVE
             and self.hold_until is not None
             and self.hold_until >= today
         )
+
+    @cached_property
+    def shares_credited(self) -> int:
+        """The shares credited so far: the sum of the share ledger, which is the truth. The
+        `with_shares_credited` annotation or a prefetched ledger spare the query."""
+        if "ledger" in getattr(self, "_prefetched_objects_cache", {}):
+            return sum(entry.shares for entry in self.ledger.all())
+        return self.ledger.aggregate(total=Coalesce(models.Sum("shares"), 0))["total"]
+
+    def actions(self, today: dt.date) -> list[PlanAction]:
+        """What an admin may do to the plan on `today`; the services refuse the rest."""
+        allowed = []
+        if self.status != PlanStatus.COMPLETED:
+            allowed.append(PlanAction.RECORD_PAYMENT)
+        if self.status == PlanStatus.ACTIVE:
+            allowed += [PlanAction.ADD_SHARES, PlanAction.HOLD]
+        if self.is_on_hold(today):
+            allowed.append(PlanAction.RELEASE_HOLD)
+        if self.status == PlanStatus.CANCELLED:
+            allowed.append(PlanAction.RESTORE)
+        return allowed
 
 
 class InstallmentQuerySet(models.QuerySet):

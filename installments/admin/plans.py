@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import F, Prefetch, Sum
+from django.db.models import F, Prefetch
 from django.http import HttpResponseNotAllowed
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +40,6 @@ from ..models import (
     Payment,
     Plan,
     PlanEvent,
-    PlanStatus,
     ShareLedgerEntry,
 )
 
@@ -260,8 +259,10 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("shares credited"))
     def shares_credited(self, plan):
-        total = plan.ledger.aggregate(total=Sum("shares"))["total"] or 0
-        return _("%(credited)s of %(shares)s") % {"credited": total, "shares": plan.shares}
+        return _("%(credited)s of %(shares)s") % {
+            "credited": plan.shares_credited,
+            "shares": plan.shares,
+        }
 
     # -- add, change, delete
 
@@ -317,17 +318,10 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
     def service_tools(self, request, plan):
         if not self.has_change_permission(request, plan):
             return []
-        tools = []
-        if plan.status != PlanStatus.COMPLETED:
-            tools.append((_("Record payment"), "record_payment"))
-        if plan.status == PlanStatus.ACTIVE:
-            tools.append((_("Add shares"), "add_shares"))
-            tools.append((_("Put on hold"), "hold"))
-        if plan.is_on_hold(request_today(request)):
-            tools.append((_("Release hold"), "release_hold"))
-        if plan.status == PlanStatus.CANCELLED:
-            tools.append((_("Restore"), "restore"))
-        return [{"label": label, "url": self.admin_url(name, plan.pk)} for label, name in tools]
+        return [
+            {"label": action.label, "url": self.admin_url(action.value, plan.pk)}
+            for action in plan.actions(request_today(request))
+        ]
 
     def plan_form_view(
         self,

@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from installments.models import Plan
-from installments.services import payment_record
+from installments.services import payment_record, plan_hold
 from structure.models import ContactLogEntry
 from structure.services import contact_log_record
 from tests.factories import InvestorFactory, StaffFactory, make_plan, participant
@@ -325,3 +325,16 @@ def test_a_bad_promised_amount_is_a_form_error(root_browser, structure, today, a
     assert response.status_code == 400
     assert 'class="errorlist' in text(response)
     assert not ContactLogEntry.objects.exists()
+
+
+def test_a_plan_paid_off_during_its_hold_no_longer_reads_on_hold(root_browser, structure, today):
+    plan = make_plan(
+        investor=structure.esha, first_due_date=today, today=today, installment_count=1
+    )
+    plan_hold(plan=plan, until=today + dt.timedelta(days=30), reason="Travelling", today=today)
+    page = f"/structure/investors/{structure.esha.pk}/"
+    assert "On hold until" in text(root_browser.get(page))
+    payment_record(
+        plan=plan, amount=str(plan.price), received_on=today, reference="OFF", today=today
+    )
+    assert "On hold until" not in text(root_browser.get(page))

@@ -1,0 +1,166 @@
+"""Each SQL twin in `installments.overdue` equals its pure rule in `installments.rules`, over
+random plans and dates: what a list filters and sorts on in the database is what the rules
+say. Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from clients.models import Investor
+from installments import overdue, rules
+from installments.models import Plan, PlanStatus
+from installments.read_model import investors_with_overdue, plans_changing, with_overdue_amount
+from tests.factories import InvestorFactory, PackageFactory, make_plan
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 5, 15)
+DAY = dt.timedelta(days=1)
+
+offsets = st.one_of(st.none(), st.integers(min_value=-40, max_value=40))
+plan_shapes = st.fixed_dictionaries(
+    {
+        "first_due": st.integers(min_value=-150, max_value=40),
+        "count": st.integers(min_value=1, max_value=6),
+        "price": st.decimals(min_value=Decimal("1.00"), max_value=Decimal("9000"), places=2),
+        "paid_whole": st.integers(min_value=0, max_value=6),
+        "paid_part": st.decimals(min_value=Decimal("0"), max_value=Decimal("0.99"), places=2),
+        "hold": offsets,
+        "extended": offsets,
+        "status": st.sampled_from(PlanStatus.values),
+        "investor": st.integers(min_value=0, max_value=2),
+    }
+)
+days = st.integers(min_value=-30, max_value=60)
+
+
+def shape(first_due: int, **changes) -> dict:
+    """A plan shape for the boundary examples: active, nothing paid, no hold."""
+    return {
+        "first_due": first_due,
+        "count": 3,
+        "price": Decimal("900.00"),
+        "paid_whole": 0,
+        "paid_part": Decimal("0"),
+        "hold": None,
+        "extended": None,
+        "status": PlanStatus.ACTIVE,
+        "investor": 0,
+    } | changes
+
+
+def _build(shape: dict, investors: list[Investor]) -> Plan:
+    """A plan of `shape`: some installments paid whole, the next one in part."""
+    plan = make_plan(
+        investor=investors[shape["investor"]],
+        package=PackageFactory(installment_count=shape["count"], price=shape["price"]),
+        first_due_date=TODAY + shape["first_due"] * DAY,
+    )
+    installments = list(plan.installments.order_by("number"))
+    for installment in installments[: shape["paid_whole"]]:
+        installment.paid_amount, installment.paid_on = installment.amount, installment.due_date
+    unpaid = [i for i in installments if i.paid_on is None]
+    if unpaid:
+        unpaid[0].paid_amount = min(shape["paid_part"], unpaid[0].amount - Decimal("0.01"))
+    with plans_changing() as changes:
+        plan = changes.lock(plan)
+        for installment in installments:
+            installment.save(update_fields=["paid_amount", "paid_on"])
+        plan.oldest_unpaid_due_date = unpaid[0].due_date if unpaid else None
+        plan.hold_until = None if shape["hold"] is None else TODAY + shape["hold"] * DAY
+        plan.grace_extended_to = (
+            None if shape["extended"] is None else TODAY + shape["extended"] * DAY
+        )
+        plan.status = shape["status"] if unpaid else PlanStatus.COMPLETED
+        plan.save()
+    return plan
+
+
+def _expected(plan: Plan, today: dt.date) -> dict:
+    """The plan's overdue state on `today` by the pure rules alone."""
+    outstanding = [
+        rules.Outstanding(key=i.pk, due_date=i.due_date, unpaid=i.unpaid)
+        for i in plan.installments.filter(paid_on__isnull=True)
+    ]
+    active = plan.status == PlanStatus.ACTIVE
+    oldest = plan.oldest_unpaid_due_date
+    is_overdue = active and oldest is not None and rules.is_overdue(oldest, today)
+    deadline = (
+        rules.grace_deadline(oldest, hold_until=plan.hold_until, extended_to=plan.grace_extended_to)
+        if oldest is not None
+        else None
+    )
+    return {
+        "overdue": is_overdue,
+        "overdue_amount": rules.overdue_amount(outstanding, today) if active else rules.ZERO,
+        "grace_deadline": deadline if is_overdue else None,
+        "days_left": rules.days_left(deadline, today) if is_overdue else None,
+        "last_days": is_overdue and rules.in_last_days(deadline, today),
+        "cancelled_by_scan": active
+        and deadline is not None
+        and rules.scan_cancels(deadline, today),
+    }
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(shapes=st.lists(plan_shapes, min_size=1, max_size=6), shift=days)
+# The boundaries random dates rarely hit: an installment due today on an overdue plan (not
+# yet overdue itself); days left of LAST_DAYS and one more; the grace deadline itself and
+# the day after it; a hold ending on the deadline's day.
+@example(shapes=[shape(-30)], shift=0)
+@example(shapes=[shape(-16), shape(-15, investor=1)], shift=0)
+@example(shapes=[shape(-19), shape(-20, investor=1)], shift=0)
+@example(shapes=[shape(-25, hold=0), shape(-25, extended=1, investor=1)], shift=0)
+def test_every_sql_twin_equals_its_rule_on_random_plans_and_dates(shapes, shift):
+    today = TODAY + shift * DAY
+    with transaction.atomic():
+        investors = [InvestorFactory() for _ in range(3)]
+        plans = [_build(shape, investors) for shape in shapes]
+        annotated = {
+            plan.pk: plan
+            for plan in Plan.objects.filter(pk__in=[p.pk for p in plans]).with_overdue(today)
+        }
+        last_days = set(
+            Plan.objects.with_overdue(today)
+            .filter(overdue=True)
+            .filter(overdue.in_last_days(today))
+            .values_list("pk", flat=True)
+        )
+        cancelled = set(Plan.objects.past_grace(today).values_list("pk", flat=True))
+        for plan in plans:
+            plan.refresh_from_db()
+            row = annotated[plan.pk]
+            got = {
+                "overdue": row.overdue,
+                "overdue_amount": Decimal(row.overdue_amount).quantize(rules.CENT),
+                "grace_deadline": row.grace_deadline,
+                "days_left": row.days_left,
+                "last_days": plan.pk in last_days,
+                "cancelled_by_scan": plan.pk in cancelled,
+            }
+            assert got == _expected(plan, today), plan
+
+        # The investors' read model: the most urgent overdue plan, the amounts summed.
+        rows = with_overdue_amount(
+            investors_with_overdue(
+                Investor.objects.filter(pk__in=[i.pk for i in investors]), today=today
+            ),
+            today=today,
+        )
+        for investor in rows:
+            mine = [_expected(p, today) for p in plans if p.investor_id == investor.pk]
+            late = [e for e in mine if e["overdue"]]
+            assert investor.overdue == bool(late)
+            assert investor.grace_deadline == min((e["grace_deadline"] for e in late), default=None)
+            assert Decimal(investor.overdue_amount).quantize(rules.CENT) == sum(
+                (e["overdue_amount"] for e in late), rules.ZERO
+            )
+        transaction.set_rollback(True)
