@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from fractions import Fraction
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
@@ -14,55 +12,13 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import overdue, rules
+from .fields import FractionField
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
 def money_field(verbose_name, **kwargs) -> models.DecimalField:
     return models.DecimalField(verbose_name, **MONEY, **kwargs)
-
-
-class FractionField(models.CharField):
-    """An exact fraction stored as "numerator/denominator" and read back as `Fraction`.
-
-    Accepts "2/3", "0.5" or a Fraction; a float never gets in (0.6667 is not 2/3).
-    """
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_length", 32)
-        super().__init__(*args, **kwargs)
-
-    def from_db_value(self, value, expression, connection):
-        return None if value is None else Fraction(value)
-
-    def to_python(self, value):
-        if value is None or value == "":
-            return None
-        if isinstance(value, Fraction):  # Fraction(0) is falsy but a valid fraction
-            return value
-        try:
-            return rules.parse_fraction(value)
-        except rules.RuleError as error:
-            raise ValidationError(str(error), code="invalid") from None
-
-    def run_validators(self, value):
-        # CharField's max-length validator measures the stored text, not the Fraction.
-        super().run_validators(None if value is None else rules.format_fraction(value))
-
-    def get_prep_value(self, value):
-        value = self.to_python(value)
-        return None if value is None else rules.format_fraction(value)
-
-    def value_to_string(self, obj):
-        value = self.value_from_object(obj)
-        return "" if value is None else rules.format_fraction(value)
-
-    def formfield(self, **kwargs):
-        from django import forms
-
-        field = super().formfield(**kwargs)
-        field.widget = forms.TextInput(attrs={"placeholder": "2/3"})
-        return field
 
 
 class PurchaseStage(models.Model):

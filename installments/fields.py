@@ -1,0 +1,53 @@
+"""Model fields of the installments app."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from . import rules
+
+
+class FractionField(models.CharField):
+    """An exact fraction stored as "numerator/denominator" and read back as `Fraction`.
+
+    Accepts "2/3", "0.5" or a Fraction; a float never gets in (0.6667 is not 2/3).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Fraction(value)
+
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        if isinstance(value, Fraction):  # Fraction(0) is falsy but a valid fraction
+            return value
+        try:
+            return rules.parse_fraction(value)
+        except rules.RuleError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+    def run_validators(self, value):
+        # CharField's max-length validator measures the stored text, not the Fraction.
+        super().run_validators(None if value is None else rules.format_fraction(value))
+
+    def get_prep_value(self, value):
+        value = self.to_python(value)
+        return None if value is None else rules.format_fraction(value)
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return "" if value is None else rules.format_fraction(value)
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        field = super().formfield(**kwargs)
+        field.widget = forms.TextInput(attrs={"placeholder": "2/3"})
+        return field
