@@ -38,7 +38,6 @@ from .models import (
     Trigger,
 )
 from .rules import (
-    CANCELLED_NOTICE_DAYS,  # noqa: F401 (read from here by the benchmark)
     QuietHours,
     days_from_due,
     level_windows,
@@ -198,6 +197,36 @@ def reminders_deliver(*, reminder_ids: list[int], now: dt.datetime) -> dict[int,
     results: dict[int, Delivery] = {}
     ids = list(dict.fromkeys(reminder_ids))
     rows = {r.pk: r for r in Reminder.objects.select_related("recipient").filter(pk__in=ids)}
+    claimable = _claimable(ids, rows, results, now=now)
+    claimed = _claim(claimable, now=now)
+    for pk in claimable:
+        if pk not in claimed:
+            results[pk] = Delivery("taken")
+    if not claimed:
+        return results
+
+    batch = [rows[pk] for pk in claimable if pk in claimed]
+    for reminder in batch:  # what the claim wrote; the rest of the row is as read above
+        reminder.attempts = claimed[reminder.pk]
+        reminder.status = ReminderStatus.SENDING
+    facts = _Facts.read(batch, now=now)
+    with channels.sending():
+        for position, reminder in enumerate(batch):
+            try:
+                results[reminder.pk] = _deliver_claimed(reminder, facts=facts, now=now)
+            except SoftTimeLimitExceeded:
+                # Out of time: this row was handled as a transport error; hand the rest
+                # back untouched, for the next message or the re-dispatch.
+                rest = [r.pk for r in batch[position + 1 :]]
+                _release(rest)
+                results.update({pk: Delivery("taken") for pk in rest})
+                break
+    return results
+
+
+def _claimable(ids: list[int], rows: dict, results: dict, *, now: dt.datetime) -> list[int]:
+    """Step 1 of `reminders_deliver`: the rows to claim among `ids`; the others get their
+    outcome in `results` (night in the recipient's zone: moved to the morning)."""
     claimable = []
     deferrals: dict[dt.datetime, list[int]] = {}
     for pk in ids:
@@ -223,30 +252,7 @@ def reminders_deliver(*, reminder_ids: list[int], now: dt.datetime) -> dict[int,
         Reminder.objects.filter(pk__in=deferred, status=ReminderStatus.PENDING).update(
             scheduled_for=allowed, dispatched_at=None
         )
-    claimed = _claim(claimable, now=now)
-    for pk in claimable:
-        if pk not in claimed:
-            results[pk] = Delivery("taken")
-    if not claimed:
-        return results
-
-    batch = [rows[pk] for pk in claimable if pk in claimed]
-    for reminder in batch:  # what the claim wrote; the rest of the row is as read above
-        reminder.attempts = claimed[reminder.pk]
-        reminder.status = ReminderStatus.SENDING
-    facts = _Facts.read(batch, now=now)
-    with channels.sending():
-        for position, reminder in enumerate(batch):
-            try:
-                results[reminder.pk] = _deliver_claimed(reminder, facts=facts, now=now)
-            except SoftTimeLimitExceeded:
-                # Out of time: this row was handled as a transport error; hand the rest
-                # back untouched, for the next message or the re-dispatch.
-                rest = [r.pk for r in batch[position + 1 :]]
-                _release(rest)
-                results.update({pk: Delivery("taken") for pk in rest})
-                break
-    return results
+    return claimable
 
 
 def _claim(ids: list[int], *, now: dt.datetime) -> dict[int, int]:

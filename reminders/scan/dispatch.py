@@ -15,11 +15,10 @@ from django.utils import timezone
 from .. import broker
 from ..models import CadenceLevel, ScanChunk, ScanRun
 from ..services import dispatch_on_commit
+from .candidates import DAY
 from .rows import digest_rows, outbox_insert, reminder_rows
 
 logger = logging.getLogger(__name__)
-
-DAY = dt.timedelta(days=1)
 
 
 def dispatch_chunks(chunk_ids: list[int]) -> None:
