@@ -86,12 +86,12 @@ WITH cancelled AS (
 INSERT INTO installments_planevent (plan_id, kind, at, actor_id, reason, data)
 SELECT c.id, 'cancelled', now(), NULL,
        format('Grace deadline %%s passed with %%s overdue (oldest unpaid installment due %%s).',
-              c.deadline, o.owed, c.oldest_unpaid_due_date),
+              c.deadline, o.overdue_amount, c.oldest_unpaid_due_date),
        jsonb_build_object('scan_date', %(day)s::date, 'grace_deadline', c.deadline,
-                          'overdue_amount', o.owed::text)
+                          'overdue_amount', o.overdue_amount::text)
 FROM cancelled c
 CROSS JOIN LATERAL (
-    SELECT COALESCE(sum(i.amount - i.paid_amount), 0.00) AS owed
+    SELECT COALESCE(sum(i.amount - i.paid_amount), 0.00) AS overdue_amount
     FROM installments_installment i
     WHERE i.plan_id = c.id AND i.paid_on IS NULL AND i.due_date < %(day)s
 ) o
@@ -114,15 +114,16 @@ def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
     cancellation notices, and one digest per participant with overdue clients or cancelled
     plans below them (counts only: no list of names). Every row `ON CONFLICT DO NOTHING`."""
     from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.rules import due_date_range, notice_from
     from reminders.scan import last_reminder_run, scan_scope
-    from reminders.services import CANCELLED_NOTICE_DAYS, windows_by_recipient
+    from reminders.services import windows_by_recipient
 
     levels = list(CadenceLevel.objects.active())
     windows = windows_by_recipient(levels).get(Recipient.INVESTOR, [])
     params = {
         "day": scan_date,
         "now": scan_moment(scan_date),
-        "notice_from": scan_date - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
+        "notice_from": notice_from(scan_date),
     }
     # The same candidates as the scan: the night's changes since the last scan that queued
     # reminders (a level's first day, a payment or an audit entry, a hold that ended), or
@@ -148,6 +149,7 @@ def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
     if windows:
         values = ", ".join(f"(%(code{n})s, {w.first}, {w.last})" for n, w in enumerate(windows))
         params.update({f"code{n}": w.code for n, w in enumerate(windows)})
+        params["earliest"], params["latest"] = due_date_range(windows, scan_date)
         statements.append(f"""
 INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
 SELECT i.id, l.code, ch.channel, p.id, n.id, NULL, %(day)s, %(now)s, 'pending', 0, '', '',
@@ -162,8 +164,7 @@ JOIN (VALUES {values}) w(code, first, last)
 JOIN reminders_cadencelevel l ON l.code = w.code
 {_CHANNELS}
 WHERE p.status = 'active' AND (p.hold_until IS NULL OR p.hold_until < %(day)s)
-  AND p.oldest_unpaid_due_date BETWEEN %(day)s::date - {max(w.last for w in windows)}
-                                   AND %(day)s::date + {max(0, *(-w.first for w in windows))}
+  AND p.oldest_unpaid_due_date BETWEEN %(earliest)s AND %(latest)s
   AND {_NOT_OPTED_OUT}
 ON CONFLICT DO NOTHING""")
     if any(lv.trigger == Trigger.CANCELLED and lv.recipient == Recipient.INVESTOR for lv in levels):
@@ -238,6 +239,7 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
     ORM. Returns (plans cancelled, reminder rows written)."""
     from clients.models import Investor
     from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.rules import days_from_due
     from reminders.services import windows_by_recipient
 
     levels = list(CadenceLevel.objects.active())
@@ -261,15 +263,16 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
             unpaid[0].due_date, hold_until=plan.hold_until, extended_to=plan.grace_extended_to
         )
         if rules.scan_cancels(deadline, scan_date):
-            owed = sum((i.unpaid for i in unpaid if i.due_date < scan_date), Decimal("0.00"))
+            overdue = (i.unpaid for i in unpaid if i.due_date < scan_date)
+            overdue_amount = sum(overdue, Decimal("0.00"))
             plan.status = PlanStatus.CANCELLED
             plan.cancelled_on = scan_date
             plan.save(update_fields=["status", "cancelled_on"])
             PlanEvent.objects.create(
                 plan=plan,
                 kind=PlanEventKind.CANCELLED,
-                reason=f"Grace deadline {deadline} passed with {owed} overdue.",
-                data={"scan_date": scan_date.isoformat(), "overdue_amount": str(owed)},
+                reason=f"Grace deadline {deadline} passed with {overdue_amount} overdue.",
+                data={"scan_date": scan_date.isoformat(), "overdue_amount": str(overdue_amount)},
             )
             cancelled += 1
             for level in notices:
@@ -277,7 +280,7 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
             continue
         if plan.is_on_hold(scan_date):
             continue
-        days = (scan_date - unpaid[0].due_date).days
+        days = days_from_due(unpaid[0].due_date, scan_date)
         for window in windows:
             if window.contains(days):
                 written += _naive_reminder(

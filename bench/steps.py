@@ -150,8 +150,7 @@ def last_night(today: dt.date) -> dict:
     from django.db import transaction
 
     from reminders.models import CadenceLevel, ScanRun
-    from reminders.scan import scan_scope, window_plan_ids
-    from reminders.services import CANCELLED_NOTICE_DAYS
+    from reminders.scan import notice_plans, scan_scope, window_plan_ids
 
     yesterday = today - dt.timedelta(days=1)
     done = ScanRun.objects.filter(scan_date=yesterday, finished_at__isnull=False, caught_up=False)
@@ -161,13 +160,7 @@ def last_night(today: dt.date) -> dict:
     # What the scan of yesterday read: every plan in a window, and the plans whose
     # cancellation notice was still news.
     ids = set(window_plan_ids(scope) if scope else [])
-    ids.update(
-        Plan.objects.filter(
-            status="cancelled",
-            cancelled_on__gte=yesterday - dt.timedelta(days=CANCELLED_NOTICE_DAYS),
-            cancelled_on__lte=yesterday,
-        ).values_list("pk", flat=True)
-    )
+    ids.update(notice_plans(yesterday).values_list("pk", flat=True))
     with transaction.atomic():
         written = _written_as_sent(sorted(ids), yesterday)
         started = dt.datetime.combine(yesterday, dt.time(2), tzinfo=settings.BUSINESS_TIME_ZONE)

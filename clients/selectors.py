@@ -69,18 +69,24 @@ def participants_above(paths: Iterable[str]) -> dict[str, Investor]:
     return found
 
 
+def participants_of(paths: Iterable[str]) -> dict[str, list[Investor]]:
+    """For each of the given investor paths, the participants above it, nearest first (an
+    empty list for none): the one reading of "the participant above an investor", one
+    indexed read for them all."""
+    paths = list(paths)
+    above = participants_above(paths)
+    return {
+        path: [above[ancestor] for ancestor in ancestor_paths(path or "") if ancestor in above]
+        for path in paths
+    }
+
+
 def nearest_participants(investors: Iterable[Investor]) -> dict[int, Investor]:
     """For each investor, the participant who brought them in: the nearest ancestor on the
     sponsor chain who has a login. Investors with none are left out."""
     investors = list(investors)
-    above = participants_above(i.path for i in investors)
-    result = {}
-    for investor in investors:
-        for ancestor in ancestor_paths(investor.path or ""):
-            if ancestor in above:
-                result[investor.pk] = above[ancestor]
-                break
-    return result
+    above = participants_of(investor.path for investor in investors)
+    return {investor.pk: above[investor.path][0] for investor in investors if above[investor.path]}
 
 
 def nearest_participant(investor: Investor) -> Investor | None:

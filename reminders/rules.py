@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo
 
 from installments.rules import GRACE_DAYS
 
+# A cancellation notice is still worth sending this many days after the cancellation (a
+# scan that missed nights, a broker outage); later it is news nobody needs from us.
+CANCELLED_NOTICE_DAYS = 7
+
 
 @dataclass(frozen=True)
 class Window:
@@ -23,6 +27,31 @@ class Window:
 
     def contains(self, days_from_due: int) -> bool:
         return self.first <= days_from_due <= self.last
+
+    def due_date_opening_on(self, day: dt.date) -> dt.date:
+        """The due date for which this window opens (its first day) on `day`."""
+        return day - dt.timedelta(days=self.first)
+
+
+def days_from_due(due_date: dt.date, today: dt.date) -> int:
+    """Where `today` stands from a due date: negative before it, 0 on it."""
+    return (today - due_date).days
+
+
+def due_date_range(windows: Iterable[Window], today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The due dates for which some window is true on `today`, as (earliest, latest), or None
+    without windows. Today's own due date is always inside."""
+    windows = list(windows)
+    if not windows:
+        return None
+    behind = max(0, *(w.last for w in windows))
+    ahead = max(0, *(-w.first for w in windows))
+    return today - dt.timedelta(days=behind), today + dt.timedelta(days=ahead)
+
+
+def notice_from(today: dt.date) -> dt.date:
+    """The earliest cancellation date whose notice is still news on `today`."""
+    return today - dt.timedelta(days=CANCELLED_NOTICE_DAYS)
 
 
 def level_windows(levels: Iterable[tuple[str, int]]) -> list[Window]:

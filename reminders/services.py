@@ -1,6 +1,6 @@
 """The reminder outbox: handing rows to the workers, delivering one row, re-dispatching.
 
-Rows are written by the scan (reminders/scan.py) and handed to Celery by id after commit.
+Rows are written by the scan (reminders/scan/) and handed to Celery by id after commit.
 The delivery re-reads its row, claims it with a conditional UPDATE, checks that the message
 is still true, renders it in the recipient's language and sends it. Every step is safe to
 repeat: a second message for one row finds it claimed or sent and does nothing.
@@ -26,7 +26,7 @@ from clients.selectors import nearest_participants
 from installments.models import Installment, Plan, PlanStatus, ShareLedgerEntry
 from installments.rules import format_fraction, grace_deadline
 
-from . import channels
+from . import broker, channels
 from .models import (
     CHANNEL_ADDRESS,
     CadenceLevel,
@@ -37,13 +37,18 @@ from .models import (
     ReminderStatus,
     Trigger,
 )
-from .rules import QuietHours, level_windows, retry_delay, shares_at_stake, window_for
+from .rules import (
+    QuietHours,
+    days_from_due,
+    level_windows,
+    notice_from,
+    retry_delay,
+    shares_at_stake,
+    window_for,
+)
 
 logger = logging.getLogger(__name__)
 
-# A cancellation notice is still worth sending this many days after the cancellation (a
-# scan that missed nights, a broker outage); later it is news nobody needs from us.
-CANCELLED_NOTICE_DAYS = 7
 PUBLISH_BATCH = 500  # rows recorded as handed over per UPDATE
 # Ids per broker message (REMINDER_DELIVER_BATCH): one message, a few queries, many sends.
 DELIVER_BATCH = 100
@@ -69,6 +74,11 @@ def windows_by_recipient(levels) -> dict[str, list]:
         if level.trigger == Trigger.DUE_DATE:
             by_recipient.setdefault(level.recipient, []).append((level.code, level.offset_days))
     return {recipient: level_windows(pairs) for recipient, pairs in by_recipient.items()}
+
+
+def due_date_windows(levels) -> list:
+    """Every due-date level's window, whoever it is for."""
+    return [window for windows in windows_by_recipient(levels).values() for window in windows]
 
 
 # ---------------------------------------------------------------------------- dispatch
@@ -104,31 +114,29 @@ def dispatch(reminder_ids: list[int], *, marked: bool = False) -> int:
             deliver_batch.delay(batch)
             handed += len(batch)
         return handed
-    try:
-        with deliver_batch.app.connection_for_write() as connection:
-            # Fail fast when the broker is down instead of retrying for the default minutes.
-            connection.ensure_connection(max_retries=1)
-            with connection.Producer() as producer:
-                # A few messages, then one UPDATE recording them: the rows marked are exactly
-                # those a message carries, should the broker go away halfway.
-                per_mark = max(1, PUBLISH_BATCH // size)
-                for start in range(0, len(batches), per_mark):
-                    group = batches[start : start + per_mark]
-                    for batch in group:
-                        deliver_batch.apply_async((batch,), producer=producer)
-                    published = [pk for batch in group for pk in batch]
-                    if not marked:
-                        _mark_dispatched(published)
-                    handed += len(published)
-    except Exception as error:
-        if marked:
-            Reminder.objects.filter(pk__in=ids[handed:], status=ReminderStatus.PENDING).update(
-                dispatched_at=None
-            )
-        logger.warning(
-            "broker unavailable, %d reminder(s) stay pending for the re-dispatch: %s",
-            len(ids) - handed,
-            error,
+    # A few messages, then one UPDATE recording them: the rows marked are exactly those a
+    # message carries, should the broker go away halfway.
+    per_mark = max(1, PUBLISH_BATCH // size)
+    groups = [
+        [(batch,) for batch in batches[start : start + per_mark]]
+        for start in range(0, len(batches), per_mark)
+    ]
+
+    def handed_over(group) -> None:
+        if not marked:
+            _mark_dispatched([pk for (batch,) in group for pk in batch])
+
+    done = broker.publish(
+        deliver_batch,
+        groups,
+        fallback="reminder(s) stay pending for the re-dispatch",
+        after_group=handed_over,
+        weight=lambda args: len(args[0]),
+    )
+    handed = sum(len(batch) for group in groups[:done] for (batch,) in group)
+    if marked and handed < len(ids):
+        Reminder.objects.filter(pk__in=ids[handed:], status=ReminderStatus.PENDING).update(
+            dispatched_at=None
         )
     return handed
 
@@ -189,6 +197,36 @@ def reminders_deliver(*, reminder_ids: list[int], now: dt.datetime) -> dict[int,
     results: dict[int, Delivery] = {}
     ids = list(dict.fromkeys(reminder_ids))
     rows = {r.pk: r for r in Reminder.objects.select_related("recipient").filter(pk__in=ids)}
+    claimable = _claimable(ids, rows, results, now=now)
+    claimed = _claim(claimable, now=now)
+    for pk in claimable:
+        if pk not in claimed:
+            results[pk] = Delivery("taken")
+    if not claimed:
+        return results
+
+    batch = [rows[pk] for pk in claimable if pk in claimed]
+    for reminder in batch:  # what the claim wrote; the rest of the row is as read above
+        reminder.attempts = claimed[reminder.pk]
+        reminder.status = ReminderStatus.SENDING
+    facts = _Facts.read(batch, now=now)
+    with channels.sending():
+        for position, reminder in enumerate(batch):
+            try:
+                results[reminder.pk] = _deliver_claimed(reminder, facts=facts, now=now)
+            except SoftTimeLimitExceeded:
+                # Out of time: this row was handled as a transport error; hand the rest
+                # back untouched, for the next message or the re-dispatch.
+                rest = [r.pk for r in batch[position + 1 :]]
+                _release(rest)
+                results.update({pk: Delivery("taken") for pk in rest})
+                break
+    return results
+
+
+def _claimable(ids: list[int], rows: dict, results: dict, *, now: dt.datetime) -> list[int]:
+    """Step 1 of `reminders_deliver`: the rows to claim among `ids`; the others get their
+    outcome in `results` (night in the recipient's zone: moved to the morning)."""
     claimable = []
     deferrals: dict[dt.datetime, list[int]] = {}
     for pk in ids:
@@ -214,30 +252,7 @@ def reminders_deliver(*, reminder_ids: list[int], now: dt.datetime) -> dict[int,
         Reminder.objects.filter(pk__in=deferred, status=ReminderStatus.PENDING).update(
             scheduled_for=allowed, dispatched_at=None
         )
-    claimed = _claim(claimable, now=now)
-    for pk in claimable:
-        if pk not in claimed:
-            results[pk] = Delivery("taken")
-    if not claimed:
-        return results
-
-    batch = [rows[pk] for pk in claimable if pk in claimed]
-    for reminder in batch:  # what the claim wrote; the rest of the row is as read above
-        reminder.attempts = claimed[reminder.pk]
-        reminder.status = ReminderStatus.SENDING
-    facts = _Facts.read(batch, now=now)
-    with channels.sending():
-        for position, reminder in enumerate(batch):
-            try:
-                results[reminder.pk] = _deliver_claimed(reminder, facts=facts, now=now)
-            except SoftTimeLimitExceeded:
-                # Out of time: this row was handled as a transport error; hand the rest
-                # back untouched, for the next message or the re-dispatch.
-                rest = [r.pk for r in batch[position + 1 :]]
-                _release(rest)
-                results.update({pk: Delivery("taken") for pk in rest})
-                break
-    return results
+    return claimable
 
 
 def _claim(ids: list[int], *, now: dt.datetime) -> dict[int, int]:
@@ -397,7 +412,7 @@ def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, facts:
     if level.trigger == Trigger.CANCELLED:
         if plan.status != PlanStatus.CANCELLED:
             return f"the plan is {plan.status} again"
-        if plan.cancelled_on < today - dt.timedelta(days=CANCELLED_NOTICE_DAYS):
+        if plan.cancelled_on < notice_from(today):
             return "the cancellation is too old to announce"
         return None
     installment = facts.installments[reminder.installment_id]
@@ -408,7 +423,7 @@ def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, facts:
     if plan.is_on_hold(today):
         return f"the plan is on hold until {plan.hold_until}"
     windows = facts.windows.get(level.recipient, [])
-    window = window_for(windows, (today - installment.due_date).days)
+    window = window_for(windows, days_from_due(installment.due_date, today))
     if window is None or window.code != level.code:
         return f"its message is no longer true on {today}"
     return None

@@ -90,7 +90,7 @@ def play(seed: int, *, read_every_window: bool, monkeypatch) -> set[tuple]:
     rng = random.Random(seed)
     with monkeypatch.context() as patch:
         if read_every_window:
-            patch.setattr(reminder_scan, "last_reminder_run", lambda scan_date: None)
+            patch.setattr(reminder_scan.candidates, "last_reminder_run", lambda scan_date: None)
         with undone():
             with time_machine.travel(business_moment(START - 40 * DAY, 9), tick=False):
                 plans = [

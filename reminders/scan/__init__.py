@@ -1,0 +1,153 @@
+"""The nightly scan: cancel what ran out of grace, then queue the reminders.
+
+`scan()` is the one entry point: the beat task and `manage.py scan_overdue` both call it.
+
+The package: `candidates` (which plans the night must look at), `rows` (the reminder and
+digest rows and their insert into the outbox), `dispatch` (the chunks and the morning check).
+
+1. Catch up: each night since the last completed scan that has no completed run is scanned
+   late, for cancellation only (so a plan is cancelled on the date it would have been);
+   reminders are queued once, for today, and only those still true today.
+2. Cancel: `installments.services.plans_cancel_expired` (set-based, row-locked).
+3. Queue: the plans that may need a reminder tonight are the night's changes, read off
+   indexes (`candidate_plan_ids`: a level's first day, a payment or an admin act since the
+   last scan, a hold that ended, a recent cancellation), so the cost follows the changes, not
+   the number of plans inside the windows. They are split into chunks of plan ids,
+   recorded as ScanChunk rows, and handed to the workers by id after commit (plus one
+   chunk for the participants' digests). More workers, more chunks at once.
+   A chunk inserts its reminder rows with ON CONFLICT DO NOTHING against the outbox's unique
+   constraints, so a chunk run twice, a rescan or two scans at once never make a second copy.
+   The last chunk to finish closes the ScanRun.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from installments.services import Cancellation, plans_cancel_expired
+
+from ..models import CadenceLevel, ScanChunk, ScanRun
+from .candidates import (
+    TOUCHED_MARGIN,
+    Scope,
+    candidate_plan_ids,
+    changed_plan_ids,
+    last_reminder_run,
+    missed_dates,
+    notice_plans,
+    scan_scope,
+    window_plan_ids,
+)
+from .dispatch import (
+    chunks_redispatch,
+    dispatch_chunks,
+    scan_check,
+    scan_chunk_failed,
+    scan_chunk_run,
+)
+from .rows import (
+    CONTACT_FIELDS,
+    ContactDetails,
+    Row,
+    contact_details,
+    digest_rows,
+    outbox_insert,
+    reminder_rows,
+)
+
+__all__ = [
+    "CONTACT_FIELDS",
+    "TOUCHED_MARGIN",
+    "ContactDetails",
+    "Row",
+    "ScanReport",
+    "Scope",
+    "candidate_plan_ids",
+    "changed_plan_ids",
+    "chunks_redispatch",
+    "contact_details",
+    "digest_rows",
+    "dispatch_chunks",
+    "last_reminder_run",
+    "missed_dates",
+    "notice_plans",
+    "outbox_insert",
+    "reminder_rows",
+    "scan",
+    "scan_check",
+    "scan_chunk_failed",
+    "scan_chunk_run",
+    "scan_scope",
+    "window_plan_ids",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    scan_date: dt.date
+    run: ScanRun | None
+    cancellations: list[Cancellation] = field(default_factory=list)
+    caught_up: list[ScanRun] = field(default_factory=list)
+    reminders: int = 0  # queued (dry run: that would be considered)
+
+
+def scan(
+    *, scan_date: dt.date, now: dt.datetime, trigger: str = "schedule", dry_run: bool = False
+) -> ScanReport:
+    report = ScanReport(scan_date=scan_date, run=None)
+    missed = missed_dates(scan_date)
+    for night in missed:
+        cancelled = plans_cancel_expired(scan_date=night, dry_run=dry_run)
+        report.cancellations += cancelled
+        if not dry_run:
+            report.caught_up.append(
+                ScanRun.objects.create(
+                    scan_date=night,
+                    trigger=trigger,
+                    caught_up=True,
+                    plans_cancelled=len(cancelled),
+                    finished_at=now,
+                )
+            )
+    cancelled = plans_cancel_expired(scan_date=scan_date, dry_run=dry_run)
+    report.cancellations += cancelled
+    plan_ids = candidate_plan_ids(scan_date)
+    if dry_run:
+        levels = list(CadenceLevel.objects.active())
+        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, levels=levels)
+        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, levels=levels)
+        report.reminders = len(rows)
+        return report
+
+    size = settings.REMINDER_CHUNK_SIZE
+    slices = [plan_ids[start : start + size] for start in range(0, len(plan_ids), size)]
+    with transaction.atomic():
+        run = ScanRun.objects.create(
+            scan_date=scan_date,
+            trigger=trigger,
+            plans_cancelled=len(cancelled),
+            chunks_total=len(slices) + 1,
+            cancelled_since=missed[0] if missed else scan_date,
+        )
+        chunks = [ScanChunk(run=run, number=0, is_digest=True)] + [
+            ScanChunk(run=run, number=n, plan_ids=ids) for n, ids in enumerate(slices, start=1)
+        ]
+        ScanChunk.objects.bulk_create(chunks)
+        chunk_ids = list(run.chunks.order_by("number").values_list("pk", flat=True))
+        transaction.on_commit(lambda: dispatch_chunks(chunk_ids))
+    report.run = run
+    logger.info(
+        "scan %s: %d plan(s) cancelled, %d plan(s) in %d chunk(s) for reminders",
+        scan_date,
+        len(report.cancellations),
+        len(plan_ids),
+        len(slices),
+    )
+    return report
