@@ -1,4 +1,5 @@
-"""The demo portfolio, as plain data: India and Nepal, three participants, every plan state.
+"""The demo portfolio, as plain data: India and Nepal, three participants, every plan state
+(the people themselves come from `demo_people`).
 
 `build_portfolio()` is pure: from a seed, a size and "today" it draws the catalogue, the
 participants' investor trees and, for every plan, a scenario (on track, due soon, overdue with
@@ -14,11 +15,22 @@ import datetime as dt
 import itertools
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from installments import rules
+
+from .demo_people import HOLD_REASONS, RESTORE_REASONS, Contacts
+from .demo_specs import (
+    InvestorSpec,
+    PackageSpec,
+    ParticipantSpec,
+    PaymentSpec,
+    PlanSpec,
+    Portfolio,
+    PromotionSpec,
+    StageSpec,
+)
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "demo-admin-2026"
@@ -31,46 +43,12 @@ SCAN_PAUSE_DAYS = 8
 DAY = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class ParticipantSpec:
-    username: str
-    name: str
-    country: str
-    language: str
-    share: float  # of the investors, in this participant's structure
-
-
 PARTICIPANTS = (
     ParticipantSpec("priya", "Priya Sharma", "IN", "hi", 0.45),
     ParticipantSpec("arjun", "Arjun Mehta", "IN", "en", 0.30),
     ParticipantSpec("sita", "Sita Gurung", "NP", "ne", 0.25),
 )
 DEMO_PARTICIPANT = PARTICIPANTS[0].username
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    share_price: Decimal
-    starts_on: dt.date
-
-
-@dataclass(frozen=True)
-class PackageSpec:
-    name: str
-    price: Decimal
-    shares: int
-    installment_count: int
-    final_payment_fraction: str = "2/3"
-
-
-@dataclass(frozen=True)
-class PromotionSpec:
-    name: str
-    kind: str
-    percentage: Decimal
-    starts_on: dt.date
-    ends_on: dt.date | None = None
 
 
 PACKAGES = (
@@ -93,54 +71,6 @@ PROMOTION_NAMES = (
     "Early repayment bonus",
     "Diwali double payment",
 )
-
-
-@dataclass(frozen=True)
-class InvestorSpec:
-    key: int
-    name: str
-    sponsor: int | None
-    root: int  # the participant whose structure this is (0 for a participant)
-    level: int  # under that participant
-    phone: str
-    email: str
-    messenger: str
-    language: str
-    username: str = ""
-
-
-@dataclass(frozen=True)
-class PaymentSpec:
-    amount: Decimal
-    received_on: dt.date
-
-
-@dataclass
-class PlanSpec:
-    investor: int
-    package: str
-    scenario: str
-    purchased_on: dt.date
-    first_due_date: dt.date
-    payments: list[PaymentSpec] = field(default_factory=list)
-    hold: tuple[dt.date, str] | None = None
-    cancel_scan: dt.date | None = None  # the nightly scan that cancels it
-    late_payments: list[PaymentSpec] = field(default_factory=list)  # recorded after the scans
-    restore_reason: str = ""
-    after_restore: list[PaymentSpec] = field(default_factory=list)
-
-
-@dataclass
-class Portfolio:
-    today: dt.date
-    stages: tuple[StageSpec, ...]
-    promotions: tuple[PromotionSpec, ...]
-    investors: list[InvestorSpec]
-    plans: list[PlanSpec]
-
-    @property
-    def scan_dates(self) -> list[dt.date]:
-        return sorted({p.cancel_scan for p in self.plans if p.cancel_scan})
 
 
 class Scenario(StrEnum):
@@ -171,101 +101,6 @@ OVERDUE_DAYS = {
     Scenario.OVERDUE: range(1, rules.GRACE_DAYS + 1),
     Scenario.PAST_DEADLINE: range(rules.GRACE_DAYS + 1, rules.GRACE_DAYS + SCAN_PAUSE_DAYS),
 }
-
-HOLD_REASONS = (
-    "In hospital after an accident; his son asked for time until discharge.",
-    "Crop lost in the monsoon floods; harvest money from the second field expected next month.",
-    "Salary held back three months by the garment factory; HR letter seen by the participant.",
-    "Working in Qatar; the remittance agent in his village is closed until after Eid.",
-    "Bank account frozen for KYC re-verification; the branch says two weeks.",
-    "Daughter's wedding this month; promised to clear both installments right after.",
-)
-RESTORE_REASONS = (
-    "Client was in hospital when the deadline passed; the participant confirmed it with the "
-    "family. Fresh 19-day window agreed.",
-    "Transfer went to the old bank account and bounced; the bank confirmed the date it was sent.",
-)
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-NAMES = {
-    "IN": (
-        _words(
-            "Aarav Aditi Akash Amit Ananya Anil Anjali Arun Deepa Deepak Divya Gaurav Geeta "
-            "Harish Ishaan Kavita Kiran Lakshmi Manish Meena Mohan Neha Nikhil Pooja Rahul "
-            "Rajesh Ramesh Ritu Rohit Sanjay Sapna Shreya Sunil Sunita Suresh Swati Tanvi Usha "
-            "Varun Vikram Yash"
-        ),
-        _words(
-            "Agarwal Bansal Bhatt Chauhan Chopra Desai Dubey Gupta Iyer Jain Joshi Kapoor Khan "
-            "Kulkarni Kumar Malhotra Mehta Mishra Nair Pandey Patel Rao Reddy Saxena Sharma "
-            "Singh Srivastava Tiwari Verma Yadav"
-        ),
-    ),
-    "NP": (
-        _words(
-            "Aashish Anita Bikash Bimala Binod Dipesh Gita Hari Kamala Krishna Laxmi Manisha "
-            "Nabin Niraj Pramila Prakash Rabin Sabina Sagar Samjhana Santosh Saraswati Suman "
-            "Sushila Ujjwal"
-        ),
-        _words(
-            "Acharya Adhikari Basnet Bhattarai Dahal Ghimire Gurung Karki Khadka Koirala Lama "
-            "Limbu Magar Maharjan Poudel Rai Shrestha Subedi Tamang Thapa"
-        ),
-    ),
-}
-# (country code, mobile prefixes, digits after the prefix): Jio/Airtel/Vi in India; NTC
-# (984–986) and Ncell (980–982) in Nepal.
-MOBILE = {
-    "IN": ("+91", ("98", "99", "97", "96", "94", "93", "90", "88", "87", "70", "81", "63"), 8),
-    "NP": ("+977", ("984", "985", "986", "980", "981", "982"), 7),
-}
-LANGUAGES = {"IN": (("hi", 55), ("en", 45)), "NP": (("ne", 65), ("en", 25), ("hi", 10))}
-# Reserved example domains: a demo reminder must never reach a real mailbox.
-EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
-
-
-class _Contacts:
-    """Names, phones, e-mails and messenger handles that look like the region's; phones and
-    e-mails unique."""
-
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-        self.taken: set[str] = set()
-
-    def person(self, country: str, name: str = "") -> dict[str, str]:
-        rng = self.rng
-        first_names, last_names = NAMES[country]
-        name = name or f"{rng.choice(first_names)} {rng.choice(last_names)}"
-        first, last = name.lower().split(" ", 1)
-        code, prefixes, length = MOBILE[country]
-        phone = ""
-        while not phone or phone in self.taken:
-            digits = rng.choice(prefixes) + f"{rng.randrange(10**length):0{length}d}"
-            # Written the way people write them: +91 98123 45678, +977 9841234567.
-            phone = f"{code} {digits[:5]} {digits[5:]}" if code == "+91" else f"{code} {digits}"
-        whatsapp = phone.replace(" ", "")
-        email = ""
-        if rng.random() < 0.75:
-            local = rng.choice((f"{first}.{last}", f"{first}{last[0]}", f"{last}.{first}"))
-            domain = rng.choice(EMAIL_DOMAINS)
-            email = f"{local}{rng.choice(('', str(rng.randint(1, 99))))}@{domain}"
-            while email in self.taken:
-                email = f"{local}{rng.randint(100, 999)}@{domain}"
-        self.taken |= {phone, email}
-        channel = rng.random()
-        messenger = whatsapp if channel < 0.4 else f"@{first}_{last}" if channel < 0.55 else ""
-        languages, weights = zip(*LANGUAGES[country], strict=True)
-        return {
-            "name": name,
-            "phone": phone,
-            "email": email,
-            "messenger": messenger,
-            "language": rng.choices(languages, weights)[0],
-        }
 
 
 def _catalogue(today: dt.date) -> tuple[tuple[StageSpec, ...], tuple[PromotionSpec, ...]]:
@@ -547,7 +382,7 @@ def _tree(rng, contacts, root: InvestorSpec, size: int, country: str, keys: Iter
 def build_portfolio(*, seed: int, investors: int, today: dt.date) -> Portfolio:
     """The whole demo portfolio as plain data, `investors` of them under the participants."""
     rng = random.Random(seed)
-    contacts = _Contacts(rng)
+    contacts = Contacts(rng)
     stages, promotions = _catalogue(today)
     keys = itertools.count(1)
     roots = [
