@@ -109,26 +109,26 @@ _NOT_OPTED_OUT = """ch.on_ AND ch.addr <> '' AND NOT EXISTS (SELECT 1
 
 
 def floor_reminder_sql(scan_date: dt.date) -> tuple[list[str], dict]:
-    """The reminder rows of the night in set-based SQL: the due-date levels (the oldest unpaid
-    installment of each active plan not on hold, in the window of the level true today), the
+    """The reminder rows of the night in set-based SQL: the due-date steps (the oldest unpaid
+    installment of each active plan not on hold, in the window of the step true today), the
     cancellation notices, and one digest per participant with overdue clients or cancelled
     plans below them (counts only: no list of names). Every row `ON CONFLICT DO NOTHING`."""
-    from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.models import CadenceStep, Recipient, Trigger
     from reminders.rules import due_date_range, notice_from
     from reminders.scan import last_reminder_run, scan_scope
     from reminders.services import windows_by_recipient
 
-    levels = list(CadenceLevel.objects.active())
-    windows = windows_by_recipient(levels).get(Recipient.INVESTOR, [])
+    steps = list(CadenceStep.objects.active())
+    windows = windows_by_recipient(steps).get(Recipient.INVESTOR, [])
     params = {
         "day": scan_date,
         "now": scan_moment(scan_date),
         "notice_from": notice_from(scan_date),
     }
     # The same candidates as the scan: the night's changes since the last scan that queued
-    # reminders (a level's first day, a payment or an audit entry, a hold that ended), or
+    # reminders (a step's first day, a payment or an audit entry, a hold that ended), or
     # every plan inside a window before the first one.
-    scope = scan_scope(scan_date, levels, last_reminder_run(scan_date))
+    scope = scan_scope(scan_date, steps, last_reminder_run(scan_date))
     candidates = ""
     if scope is not None and scope.previous is not None:
         candidates = """JOIN (
@@ -161,26 +161,26 @@ JOIN installments_installment n ON n.plan_id = p.id AND n.due_date = p.oldest_un
 JOIN clients_investor i ON i.id = p.investor_id
 JOIN (VALUES {values}) w(code, first, last)
      ON %(day)s::date - n.due_date BETWEEN w.first AND w.last
-JOIN reminders_cadencelevel l ON l.code = w.code
+JOIN reminders_cadencestep l ON l.code = w.code
 {_CHANNELS}
 WHERE p.status = 'active' AND (p.hold_until IS NULL OR p.hold_until < %(day)s)
   AND p.oldest_unpaid_due_date BETWEEN %(earliest)s AND %(latest)s
   AND {_NOT_OPTED_OUT}
 ON CONFLICT DO NOTHING""")
-    if any(lv.trigger == Trigger.CANCELLED and lv.recipient == Recipient.INVESTOR for lv in levels):
+    if any(lv.trigger == Trigger.CANCELLED and lv.recipient == Recipient.INVESTOR for lv in steps):
         statements.append(f"""
 INSERT INTO reminders_reminder {_REMINDER_COLUMNS}
 SELECT i.id, l.code, ch.channel, p.id, NULL, NULL, %(day)s, %(now)s, 'pending', 0, '', '',
        '{{}}', NULL, now()
 FROM installments_plan p
 JOIN clients_investor i ON i.id = p.investor_id
-JOIN reminders_cadencelevel l ON l.trigger = 'cancelled' AND l.is_active
+JOIN reminders_cadencestep l ON l.trigger = 'cancelled' AND l.is_active
      AND l.recipient = 'investor'
 {_CHANNELS}
 WHERE p.status = 'cancelled' AND p.cancelled_on BETWEEN %(notice_from)s AND %(day)s
   AND {_NOT_OPTED_OUT}
 ON CONFLICT DO NOTHING""")
-    if any(lv.trigger == Trigger.DIGEST for lv in levels):
+    if any(lv.trigger == Trigger.DIGEST for lv in steps):
         statements.append(f"""
 WITH news AS (
     SELECT v.path, 1 AS overdue, 0 AS cancelled
@@ -206,7 +206,7 @@ SELECT i.id, l.code, ch.channel, NULL, NULL, %(day)s, %(day)s, %(now)s, 'pending
        jsonb_build_object('overdue_clients', i.overdue, 'cancelled_plans', i.cancelled),
        NULL, now()
 FROM per_participant i
-JOIN reminders_cadencelevel l ON l.trigger = 'digest' AND l.is_active
+JOIN reminders_cadencestep l ON l.trigger = 'digest' AND l.is_active
 {_CHANNELS}
 WHERE {_NOT_OPTED_OUT}
 ON CONFLICT DO NOTHING""")
@@ -233,22 +233,22 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
     """What one writes without the read model and the set-based outbox: the same night's work
     plan by plan with the ORM. Every active plan, its unpaid installments read to find the
     oldest; a plan past its deadline is saved cancelled with its audit row and its notice;
-    any other plan not on hold gets the reminder of the level true tonight, channel by
+    any other plan not on hold gets the reminder of the step true tonight, channel by
     channel (opt-out read, `get_or_create` against the outbox); then one digest per
     participant with overdue clients or plans cancelled tonight below them, counted with the
     ORM. Returns (plans cancelled, reminder rows written)."""
     from clients.models import Investor
-    from reminders.models import CadenceLevel, Recipient, Trigger
+    from reminders.models import CadenceStep, Recipient, Trigger
     from reminders.rules import days_from_due
     from reminders.services import windows_by_recipient
 
-    levels = list(CadenceLevel.objects.active())
-    by_code = {level.code: level for level in levels}
-    windows = windows_by_recipient(levels).get(Recipient.INVESTOR, [])
+    steps = list(CadenceStep.objects.active())
+    by_code = {step.code: step for step in steps}
+    windows = windows_by_recipient(steps).get(Recipient.INVESTOR, [])
     notices = [
-        level
-        for level in levels
-        if level.trigger == Trigger.CANCELLED and level.recipient == Recipient.INVESTOR
+        step
+        for step in steps
+        if step.trigger == Trigger.CANCELLED and step.recipient == Recipient.INVESTOR
     ]
     now = scan_moment(scan_date)
     cancelled = written = 0
@@ -275,8 +275,8 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
                 data={"scan_date": scan_date.isoformat(), "overdue_amount": str(overdue_amount)},
             )
             cancelled += 1
-            for level in notices:
-                written += _naive_reminder(plan.investor, level, now, scan_date, plan=plan)
+            for step in notices:
+                written += _naive_reminder(plan.investor, step, now, scan_date, plan=plan)
             continue
         if plan.is_on_hold(scan_date):
             continue
@@ -291,7 +291,7 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
                     plan=plan,
                     installment=unpaid[0],
                 )
-    digests = [lv for lv in levels if lv.trigger == Trigger.DIGEST]
+    digests = [lv for lv in steps if lv.trigger == Trigger.DIGEST]
     if digests and limit is None:
         for participant in Investor.objects.filter(user__isnull=False).order_by("id"):
             below = Plan.objects.filter(investor__path__startswith=participant.path).exclude(
@@ -307,25 +307,25 @@ def naive_scan(scan_date: dt.date, limit: int | None = None) -> tuple[int, int]:
             gone = below.filter(status=PlanStatus.CANCELLED, cancelled_on=scan_date).count()
             if overdue or gone:
                 payload = {"overdue_clients": overdue, "cancelled_plans": gone}
-                for level in digests:
+                for step in digests:
                     written += _naive_reminder(
-                        participant, level, now, scan_date, digest_date=scan_date, payload=payload
+                        participant, step, now, scan_date, digest_date=scan_date, payload=payload
                     )
     return cancelled, written
 
 
-def _naive_reminder(investor, level, now, scan_date, *, payload=None, **subject) -> int:
+def _naive_reminder(investor, step, now, scan_date, *, payload=None, **subject) -> int:
     from reminders.models import CHANNEL_ADDRESS, ChannelOptOut, Reminder
 
     written = 0
-    for channel in level.channels:
+    for channel in step.channels:
         if not (getattr(investor, CHANNEL_ADDRESS[channel]) or "").strip():
             continue
         if ChannelOptOut.objects.filter(investor=investor, channel=channel).exists():
             continue
         _, created = Reminder.objects.get_or_create(
             recipient=investor,
-            kind=level.code,
+            kind=step.code,
             channel=channel,
             **subject,
             defaults={"queued_on": scan_date, "scheduled_for": now, "payload": payload or {}},

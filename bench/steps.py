@@ -104,13 +104,13 @@ def clone_reminders_sent(today: dt.date) -> int:
     by the product's own row builder. So tonight's scan reads ten times the candidates and
     the outbox's constraints refuse the clones' rows, but writes the same rows as at 1x."""
 
-    from reminders.models import CadenceLevel
+    from reminders.models import CadenceStep
     from reminders.scan import scan_scope, window_plan_ids
 
     clone_plans = set(
         Plan.objects.filter(investor_id__gte=generate.CLONE_ID_STRIDE).values_list("pk", flat=True)
     )
-    scope = scan_scope(today, list(CadenceLevel.objects.active()), previous=None)
+    scope = scan_scope(today, list(CadenceStep.objects.active()), previous=None)
     ids = [pk for pk in window_plan_ids(scope) if pk in clone_plans] if scope else []
     return _written_as_sent(ids, today)
 
@@ -121,16 +121,16 @@ def _written_as_sent(plan_ids: list[int], scan_date: dt.date) -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from reminders.models import CadenceLevel, Reminder
+    from reminders.models import CadenceStep, Reminder
     from reminders.scan import outbox_insert, reminder_rows
 
-    levels = list(CadenceLevel.objects.active())
+    steps = list(CadenceStep.objects.active())
     now = measure.scan_moment(scan_date)
     written = 0
     with transaction.atomic():
         for start in range(0, len(plan_ids), 5000):
             batch = plan_ids[start : start + 5000]
-            rows = reminder_rows(batch, scan_date=scan_date, now=now, levels=levels)
+            rows = reminder_rows(batch, scan_date=scan_date, now=now, steps=steps)
             inserted = outbox_insert(rows, scan_date=scan_date, run_id=None, now=now)
             Reminder.objects.filter(pk__in=[pk for pk, _ in inserted]).update(
                 status="sent", sent_at=timezone.now(), dispatched_at=timezone.now()
@@ -143,20 +143,20 @@ def last_night(today: dt.date) -> dict:
     """The portfolio's "the nightly scan ran last night", as the product records it: a
     completed ScanRun of yesterday, started at 02:00 business time, and in the outbox (as
     sent) every reminder true yesterday for the plans in a window. So the measured night is
-    an ordinary one: the scan reads the night's changes (a level's first day, the payments
+    an ordinary one: the scan reads the night's changes (a step's first day, the payments
     recorded since, the holds that ended) and writes tonight's new reminders, as the floor
     and the per-plan loop do. Written once per database (the 10x copy too), committed."""
     from django.conf import settings
     from django.db import transaction
 
-    from reminders.models import CadenceLevel, ScanRun
+    from reminders.models import CadenceStep, ScanRun
     from reminders.scan import notice_plans, scan_scope, window_plan_ids
 
     yesterday = today - dt.timedelta(days=1)
     done = ScanRun.objects.filter(scan_date=yesterday, finished_at__isnull=False, caught_up=False)
     if done.exists():
         return {"last_night": "kept", "last_night_reminders": done.get().reminders_queued}
-    scope = scan_scope(yesterday, list(CadenceLevel.objects.active()), previous=None)
+    scope = scan_scope(yesterday, list(CadenceStep.objects.active()), previous=None)
     # What the scan of yesterday read: every plan in a window, and the plans whose
     # cancellation notice was still news.
     ids = set(window_plan_ids(scope) if scope else [])

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from backoffice.lib.admin import ReadOnlyAdminMixin, admin_link, iso_datetime, shown
 
 from .models import (
-    CadenceLevel,
+    CadenceStep,
     ChannelOptOut,
     MessageTemplate,
     Reminder,
@@ -39,8 +39,8 @@ class MessageTemplateInline(admin.StackedInline):
     fields = ["language", "subject", "body", "short_text"]
 
 
-@admin.register(CadenceLevel)
-class CadenceLevelAdmin(admin.ModelAdmin):
+@admin.register(CadenceStep)
+class CadenceStepAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "code",
@@ -68,8 +68,8 @@ class CadenceLevelAdmin(admin.ModelAdmin):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
-    list_display = ["level", "language", "subject"]
-    list_filter = ["level", "language"]
+    list_display = ["step", "language", "subject"]
+    list_filter = ["step", "language"]
     search_fields = ["subject", "body", "short_text"]
 
     def render_change_form(self, request, context, *args, **kwargs):

@@ -47,12 +47,12 @@ def validate_template_text(value: str) -> None:
         ) from None
 
 
-class CadenceLevelQuerySet(models.QuerySet):
-    def active(self) -> CadenceLevelQuerySet:
+class CadenceStepQuerySet(models.QuerySet):
+    def active(self) -> CadenceStepQuerySet:
         return self.filter(is_active=True)
 
 
-class CadenceLevel(models.Model):
+class CadenceStep(models.Model):
     """One moment of the cadence, editable in the admin: when, to whom, by which channels.
 
     `code` is the reminder's kind (the outbox's uniqueness rule and the API's `kind` filter
@@ -68,9 +68,9 @@ class CadenceLevel(models.Model):
         _("days from the due date"),
         default=0,
         help_text=_(
-            "−3: three days before the due date; 0: on it; 7: a week after. A level's message "
-            "stays true until the next level's day, so a scan that missed nights sends only "
-            "the level still true."
+            "−3: three days before the due date; 0: on it; 7: a week after. A step's message "
+            "stays true until the next step's day, so a scan that missed nights sends only "
+            "the step still true."
         ),
     )
     recipient = models.CharField(
@@ -81,11 +81,11 @@ class CadenceLevel(models.Model):
     by_messenger = models.BooleanField(_("messenger"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
 
-    objects = CadenceLevelQuerySet.as_manager()
+    objects = CadenceStepQuerySet.as_manager()
 
     class Meta:
         ordering = ["trigger", "offset_days", "code"]
-        verbose_name = _("cadence level")
+        verbose_name = _("cadence step")
 
     def __str__(self) -> str:
         return self.name
@@ -101,14 +101,14 @@ class CadenceLevel(models.Model):
 
 
 class MessageTemplate(models.Model):
-    """The words of one cadence level in one language, editable without a deploy.
+    """The words of one cadence step in one language, editable without a deploy.
 
     Rendered with Django's template engine (no HTML escaping: these are plain texts). English
     is the fallback for a language without its own row.
     """
 
-    level = models.ForeignKey(
-        CadenceLevel, on_delete=models.CASCADE, related_name="templates", verbose_name=_("level")
+    step = models.ForeignKey(
+        CadenceStep, on_delete=models.CASCADE, related_name="templates", verbose_name=_("step")
     )
     language = models.CharField(_("language"), max_length=8)
     subject = models.CharField(
@@ -122,14 +122,14 @@ class MessageTemplate(models.Model):
     )
 
     class Meta:
-        ordering = ["level", "language"]
+        ordering = ["step", "language"]
         verbose_name = _("message template")
         constraints = [
-            models.UniqueConstraint(fields=["level", "language"], name="template_level_language_uq")
+            models.UniqueConstraint(fields=["step", "language"], name="template_step_language_uq")
         ]
 
     def __str__(self) -> str:
-        return f"{self.level.code} · {self.language}"
+        return f"{self.step.code} · {self.language}"
 
 
 class ChannelOptOut(models.Model):
@@ -181,7 +181,7 @@ class Reminder(models.Model):
         related_name="reminders",
         verbose_name=_("recipient"),
     )
-    kind = models.SlugField(_("kind"), max_length=40, help_text=_("The cadence level's code."))
+    kind = models.SlugField(_("kind"), max_length=40, help_text=_("The cadence step's code."))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     plan = models.ForeignKey(
         "installments.Plan",

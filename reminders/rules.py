@@ -1,4 +1,4 @@
-"""Pure rules of the reminders: when a level's message is true, quiet hours, retry backoff,
+"""Pure rules of the reminders: when a step's message is true, quiet hours, retry backoff,
 and what a cancellation would cost. No ORM, no clock: dates and moments are arguments."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ CANCELLED_NOTICE_DAYS = 7
 
 @dataclass(frozen=True)
 class Window:
-    """A level is true for an installment due on D on the days D+first .. D+last."""
+    """A step is true for an installment due on D on the days D+first .. D+last."""
 
     code: str
     first: int
@@ -54,16 +54,16 @@ def notice_from(today: dt.date) -> dt.date:
     return today - dt.timedelta(days=CANCELLED_NOTICE_DAYS)
 
 
-def level_windows(levels: Iterable[tuple[str, int]]) -> list[Window]:
-    """The days on which each due-date level's message is still true.
+def step_windows(steps: Iterable[tuple[str, int]]) -> list[Window]:
+    """The days on which each due-date step's message is still true.
 
-    A level's message stays true until the next level's day: "due in 3 days" on D−3 is
-    still honest on D−1 ("due on D"), but never on D or later. The last level runs to the
+    A step's message stays true until the next step's day: "due in 3 days" on D−3 is
+    still honest on D−1 ("due on D"), but never on D or later. The last step runs to the
     end of the grace window. So a scan that missed nights sends, for each installment, the
-    one level true today, and nothing whose moment has passed and whose words are no longer
-    true. Levels before or on the due date never reach past it.
+    one step true today, and nothing whose moment has passed and whose words are no longer
+    true. Steps before or on the due date never reach past it.
     """
-    ordered = sorted(levels, key=lambda level: level[1])
+    ordered = sorted(steps, key=lambda step: step[1])
     windows = []
     for index, (code, offset) in enumerate(ordered):
         following = [o for _, o in ordered[index + 1 :] if o > offset]

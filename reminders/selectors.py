@@ -7,15 +7,15 @@ from clients.models import Investor
 
 def reminders_to(investor: Investor, *, limit: int = 30):
     """The latest reminders sent or queued to `investor`, newest first, each with the name of
-    its cadence level (`level_name`) and its plan: one query for the investor page."""
+    its cadence step (`step_name`) and its plan: one query for the investor page."""
     from django.db.models import OuterRef, Subquery
 
-    from .models import CadenceLevel, Reminder
+    from .models import CadenceStep, Reminder
 
-    level_name = CadenceLevel.objects.filter(code=OuterRef("kind")).values("name")[:1]
+    step_name = CadenceStep.objects.filter(code=OuterRef("kind")).values("name")[:1]
     return (
         Reminder.objects.filter(recipient=investor)
         .select_related("plan__package", "installment")
-        .annotate(level_name=Subquery(level_name))
+        .annotate(step_name=Subquery(step_name))
         .order_by("-created_at", "-id")[:limit]
     )

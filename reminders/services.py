@@ -29,7 +29,7 @@ from installments.rules import format_fraction, grace_deadline
 from . import broker, channels
 from .models import (
     CHANNEL_ADDRESS,
-    CadenceLevel,
+    CadenceStep,
     ChannelOptOut,
     MessageTemplate,
     Recipient,
@@ -40,10 +40,10 @@ from .models import (
 from .rules import (
     QuietHours,
     days_from_due,
-    level_windows,
     notice_from,
     retry_delay,
     shares_at_stake,
+    step_windows,
     window_for,
 )
 
@@ -67,18 +67,18 @@ def not_before(now: dt.datetime, *, channel: str, zone) -> dt.datetime:
     return quiet.next_allowed(now, zone)
 
 
-def windows_by_recipient(levels) -> dict[str, list]:
-    """The due-date levels' windows, per kind of recipient (each has its own sequence)."""
+def windows_by_recipient(steps) -> dict[str, list]:
+    """The due-date steps' windows, per kind of recipient (each has its own sequence)."""
     by_recipient: dict[str, list[tuple[str, int]]] = {}
-    for level in levels:
-        if level.trigger == Trigger.DUE_DATE:
-            by_recipient.setdefault(level.recipient, []).append((level.code, level.offset_days))
-    return {recipient: level_windows(pairs) for recipient, pairs in by_recipient.items()}
+    for step in steps:
+        if step.trigger == Trigger.DUE_DATE:
+            by_recipient.setdefault(step.recipient, []).append((step.code, step.offset_days))
+    return {recipient: step_windows(pairs) for recipient, pairs in by_recipient.items()}
 
 
-def due_date_windows(levels) -> list:
-    """Every due-date level's window, whoever it is for."""
-    return [window for windows in windows_by_recipient(levels).values() for window in windows]
+def due_date_windows(steps) -> list:
+    """Every due-date step's window, whoever it is for."""
+    return [window for windows in windows_by_recipient(steps).values() for window in windows]
 
 
 # ---------------------------------------------------------------------------- dispatch
@@ -295,13 +295,13 @@ def _release(ids: list[int]) -> None:
 
 
 def _deliver_claimed(reminder: Reminder, *, facts: _Facts, now: dt.datetime) -> Delivery:
-    level = facts.levels.get(reminder.kind)
-    why_not = reason_not_to_send(reminder, level=level, facts=facts)
+    step = facts.steps.get(reminder.kind)
+    why_not = reason_not_to_send(reminder, step=step, facts=facts)
     if why_not:
         _finish(reminder, ReminderStatus.SKIPPED, skip_reason=why_not[:200])
         return Delivery("skipped")
     try:
-        message = compose(reminder, level=level, facts=facts)
+        message = compose(reminder, step=step, facts=facts)
         channels.send(reminder.channel, message)
     except (channels.TransportError, SoftTimeLimitExceeded) as error:
         text = str(error) or error.__class__.__name__
@@ -341,7 +341,7 @@ class _Facts:
     """What a batch's messages say, read once for the batch after the claim."""
 
     today: dt.date
-    levels: dict[str, CadenceLevel]
+    steps: dict[str, CadenceStep]
     windows: dict[str, list]
     opted_out: set[tuple[int, str]]
     plans: dict[int, Plan]
@@ -353,7 +353,7 @@ class _Facts:
     @classmethod
     def read(cls, batch: list[Reminder], *, now: dt.datetime) -> _Facts:
         today = business_today(now)
-        levels = list(CadenceLevel.objects.active())
+        steps = list(CadenceStep.objects.active())
         plan_ids = {r.plan_id for r in batch if r.plan_id}
         plans = {
             plan.pk: plan
@@ -372,13 +372,12 @@ class _Facts:
         )
         kinds = {r.kind for r in batch}
         templates = {
-            (t.level_id, t.language): t
-            for t in MessageTemplate.objects.filter(level__code__in=kinds)
+            (t.step_id, t.language): t for t in MessageTemplate.objects.filter(step__code__in=kinds)
         }
         return cls(
             today=today,
-            levels={level.code: level for level in levels},
-            windows=windows_by_recipient(levels),
+            steps={step.code: step for step in steps},
+            windows=windows_by_recipient(steps),
             opted_out=set(
                 ChannelOptOut.objects.filter(
                     investor_id__in={r.recipient_id for r in batch}
@@ -392,24 +391,24 @@ class _Facts:
         )
 
 
-def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, facts: _Facts):
+def reason_not_to_send(reminder: Reminder, *, step: CadenceStep | None, facts: _Facts):
     """Why the message is no longer true or wanted, or None to send it."""
     recipient = reminder.recipient
     today = facts.today
-    if level is None or not level.is_active:
-        return "its cadence level is switched off"
+    if step is None or not step.is_active:
+        return "its cadence step is switched off"
     if (recipient.pk, reminder.channel) in facts.opted_out:
         return f"the recipient opted out of {reminder.get_channel_display()}"
     if not address(recipient, reminder.channel):
         return f"no {CHANNEL_ADDRESS[reminder.channel]} on file"
-    if level.trigger == Trigger.DIGEST:
+    if step.trigger == Trigger.DIGEST:
         if not recipient.is_participant:
             return "the recipient is no longer a participant"
         if reminder.digest_date < today:
             return f"the digest of {today} replaces it"
         return None
     plan = facts.plans[reminder.plan_id]
-    if level.trigger == Trigger.CANCELLED:
+    if step.trigger == Trigger.CANCELLED:
         if plan.status != PlanStatus.CANCELLED:
             return f"the plan is {plan.status} again"
         if plan.cancelled_on < notice_from(today):
@@ -422,9 +421,9 @@ def reason_not_to_send(reminder: Reminder, *, level: CadenceLevel | None, facts:
         return f"the plan is {plan.status}"
     if plan.is_on_hold(today):
         return f"the plan is on hold until {plan.hold_until}"
-    windows = facts.windows.get(level.recipient, [])
+    windows = facts.windows.get(step.recipient, [])
     window = window_for(windows, days_from_due(installment.due_date, today))
-    if window is None or window.code != level.code:
+    if window is None or window.code != step.code:
         return f"its message is no longer true on {today}"
     return None
 
@@ -501,16 +500,16 @@ def digest_context(reminder: Reminder) -> dict:
 
 
 def template_for(
-    level: CadenceLevel, language: str, templates: dict | None = None
+    step: CadenceStep, language: str, templates: dict | None = None
 ) -> MessageTemplate:
-    """The level's text in `language`, else in English. `templates` by (level id, language),
+    """The step's text in `language`, else in English. `templates` by (step id, language),
     read once for a batch; read here when not given."""
     if templates is None:
-        wanted = level.templates.filter(language__in=[language, "en"])
-        templates = {(t.level_id, t.language): t for t in wanted}
-    template = templates.get((level.pk, language)) or templates.get((level.pk, "en"))
+        wanted = step.templates.filter(language__in=[language, "en"])
+        templates = {(t.step_id, t.language): t for t in wanted}
+    template = templates.get((step.pk, language)) or templates.get((step.pk, "en"))
     if template is None:
-        raise MessageTemplate.DoesNotExist(f"no text for {level.code} in {language} or English")
+        raise MessageTemplate.DoesNotExist(f"no text for {step.code} in {language} or English")
     return template
 
 
@@ -525,8 +524,8 @@ def render(text: str, context: dict) -> str:
     return _compiled(text).render(Context(context, autoescape=False)).strip()
 
 
-def compose(reminder: Reminder, *, level: CadenceLevel, facts: _Facts) -> channels.Outgoing:
-    if level.trigger == Trigger.DIGEST:
+def compose(reminder: Reminder, *, step: CadenceStep, facts: _Facts) -> channels.Outgoing:
+    if step.trigger == Trigger.DIGEST:
         context = digest_context(reminder)
     else:
         plan = facts.plans[reminder.plan_id]
@@ -537,9 +536,9 @@ def compose(reminder: Reminder, *, level: CadenceLevel, facts: _Facts) -> channe
             credited=facts.credited.get(plan.pk) or 0,
             participant=facts.participants.get(plan.investor_id),
         )
-    if level.recipient == Recipient.PARTICIPANT and level.trigger != Trigger.DIGEST:
+    if step.recipient == Recipient.PARTICIPANT and step.trigger != Trigger.DIGEST:
         context["participant_name"] = reminder.recipient.name
-    template = template_for(level, reminder.recipient.language, facts.templates)
+    template = template_for(step, reminder.recipient.language, facts.templates)
     text = template.body if reminder.channel == "email" else template.short_text
     return channels.Outgoing(
         to=address(reminder.recipient, reminder.channel),

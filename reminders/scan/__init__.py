@@ -10,7 +10,7 @@ digest rows and their insert into the outbox), `dispatch` (the chunks and the mo
    reminders are queued once, for today, and only those still true today.
 2. Cancel: `installments.services.plans_cancel_expired` (set-based, row-locked).
 3. Queue: the plans that may need a reminder tonight are the night's changes, read off
-   indexes (`candidate_plan_ids`: a level's first day, a payment or an admin act since the
+   indexes (`candidate_plan_ids`: a step's first day, a payment or an admin act since the
    last scan, a hold that ended, a recent cancellation), so the cost follows the changes, not
    the number of plans inside the windows. They are split into chunks of plan ids,
    recorded as ScanChunk rows, and handed to the workers by id after commit (plus one
@@ -31,7 +31,7 @@ from django.db import transaction
 
 from installments.services import Cancellation, plans_cancel_expired
 
-from ..models import CadenceLevel, ScanChunk, ScanRun
+from ..models import CadenceStep, ScanChunk, ScanRun
 from .candidates import (
     TOUCHED_MARGIN,
     Scope,
@@ -120,9 +120,9 @@ def scan(
     report.cancellations += cancelled
     plan_ids = candidate_plan_ids(scan_date)
     if dry_run:
-        levels = list(CadenceLevel.objects.active())
-        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, levels=levels)
-        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, levels=levels)
+        steps = list(CadenceStep.objects.active())
+        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
+        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, steps=steps)
         report.reminders = len(rows)
         return report
 

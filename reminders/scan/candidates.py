@@ -11,7 +11,7 @@ from django.db import models
 
 from installments.models import Payment, Plan, PlanEvent, PlanStatus
 
-from ..models import CadenceLevel, ScanRun, Trigger
+from ..models import CadenceStep, ScanRun, Trigger
 from ..rules import days_from_due, due_date_range, notice_from
 from ..services import due_date_windows
 
@@ -43,9 +43,9 @@ class Scope:
     """What tonight's reminders may have changed since the last scan that queued reminders.
 
     `previous` is that scan (None before the first one); `earliest`..`latest` the oldest
-    unpaid due dates some level is true for tonight (`rules.due_date_range`); `exact_dates`
-    the oldest unpaid due dates that put a plan on a level's first day on some night since
-    it (missed nights included, kept only where a level is still true today);
+    unpaid due dates some step is true for tonight (`rules.due_date_range`); `exact_dates`
+    the oldest unpaid due dates that put a plan on a step's first day on some night since
+    it (missed nights included, kept only where a step is still true today);
     `touched_since` the moment from which payments and audit entries count as changes;
     `hold_ended` the range of `hold_until` of the holds that ended since it.
     """
@@ -72,9 +72,9 @@ def last_reminder_run(scan_date: dt.date) -> ScanRun | None:
     )
 
 
-def scan_scope(scan_date: dt.date, levels, previous: ScanRun | None) -> Scope | None:
-    """None when no due-date level is active."""
-    windows = due_date_windows(levels)
+def scan_scope(scan_date: dt.date, steps, previous: ScanRun | None) -> Scope | None:
+    """None when no due-date step is active."""
+    windows = due_date_windows(steps)
     in_range = due_date_range(windows, scan_date)
     if in_range is None:
         return None
@@ -107,13 +107,13 @@ def notice_plans(scan_date: dt.date):
     )
 
 
-def candidate_plan_ids(scan_date: dt.date, *, levels=None) -> list[int]:
+def candidate_plan_ids(scan_date: dt.date, *, steps=None) -> list[int]:
     """The plans that may need a reminder tonight: the night's changes, not the windows.
 
     Why this reaches every reminder that reading every plan in a window would (tested by
     tests/reminders/test_scan_scope.py over random histories): a reminder true tonight is
     about a plan P, active and not on hold, whose oldest unpaid installment (due D) puts
-    tonight in a level's window [D+first, D+last]. Let L be the last scan that queued
+    tonight in a step's window [D+first, D+last]. Let L be the last scan that queued
     reminders (before the first one ever: every plan in a window is read, the base case).
       (a) If the window opened after L (D+first in (L, tonight]), D+first is tonight or a
           missed night: P is read by its exact date.
@@ -126,17 +126,17 @@ def candidate_plan_ids(scan_date: dt.date, *, levels=None) -> list[int]:
       (c) The cancellation notices (plans cancelled in the last days) and the digests are
           read as before.
     Not changes of a plan, so not read again: the cadence edited in the admin, a contact
-    added or an opt-out withdrawn, a move in the tree. They apply from a level's next day.
+    added or an opt-out withdrawn, a move in the tree. They apply from a step's next day.
     """
-    if levels is None:
-        levels = list(CadenceLevel.objects.active())
-    scope = scan_scope(scan_date, levels, last_reminder_run(scan_date))
+    if steps is None:
+        steps = list(CadenceStep.objects.active())
+    scope = scan_scope(scan_date, steps, last_reminder_run(scan_date))
     ids: set[int] = set()
     if scope is not None and scope.previous is None:
         ids.update(window_plan_ids(scope))
     elif scope is not None:
         ids.update(changed_plan_ids(scope))
-    if any(level.trigger == Trigger.CANCELLED for level in levels):
+    if any(step.trigger == Trigger.CANCELLED for step in steps):
         ids.update(notice_plans(scan_date).values_list("pk", flat=True))
     return sorted(ids)
 
@@ -179,7 +179,7 @@ def changed_plan_ids(scope: Scope) -> set[int]:
 
 
 def window_plan_ids(scope: Scope) -> list[int]:
-    """Every active plan whose oldest unpaid installment is in some level's window: the
+    """Every active plan whose oldest unpaid installment is in some step's window: the
     first scan ever (an empty outbox to fill), a range on plan_active_oldest_unpaid_idx."""
     return list(
         Plan.objects.filter(

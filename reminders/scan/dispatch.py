@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from .. import broker
-from ..models import CadenceLevel, ScanChunk, ScanRun
+from ..models import CadenceStep, ScanChunk, ScanRun
 from ..services import dispatch_on_commit
 from .candidates import DAY
 from .rows import digest_rows, outbox_insert, reminder_rows
@@ -50,17 +50,17 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
     if chunk is None or chunk.done_at is not None:
         return 0
     run = chunk.run
-    levels = list(CadenceLevel.objects.active())
+    steps = list(CadenceStep.objects.active())
     with transaction.atomic():
         if chunk.is_digest:
             rows = digest_rows(
                 scan_date=run.scan_date,
                 since=run.cancelled_since or run.scan_date,
                 now=now,
-                levels=levels,
+                steps=steps,
             )
         else:
-            rows = reminder_rows(chunk.plan_ids, scan_date=run.scan_date, now=now, levels=levels)
+            rows = reminder_rows(chunk.plan_ids, scan_date=run.scan_date, now=now, steps=steps)
         # The rows this run inserted (a concurrent scan's copies of the same reminders were
         # refused by the constraint and belong to that run): hand those whose time is now.
         inserted = outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)

@@ -1,7 +1,7 @@
 """The reminder and digest rows of a chunk, and their insert into the outbox.
 
 Rows are plain tuples built from reads of plain values (no model instances): one per
-recipient, level and channel the recipient can be reached on and did not opt out of.
+recipient, step and channel the recipient can be reached on and did not opt out of.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from installments.models import Installment, Plan, PlanStatus
 
 from ..models import (
     CHANNEL_ADDRESS,
-    CadenceLevel,
+    CadenceStep,
     ChannelOptOut,
     Recipient,
     Reminder,
@@ -64,7 +64,7 @@ class Row(NamedTuple):
 
 
 class _RowMaker:
-    """Turns (recipient, level, subject) into rows, one per channel the recipient can be
+    """Turns (recipient, step, subject) into rows, one per channel the recipient can be
     reached on and did not opt out of, scheduled after the quiet hours in their zone."""
 
     def __init__(self, now: dt.datetime, recipient_ids):
@@ -79,15 +79,15 @@ class _RowMaker:
             self._moments[key] = not_before(self.now, channel=channel, zone=zone)
         return self._moments[key]
 
-    def rows(self, recipient: ContactDetails, level: CadenceLevel, **subject):
-        for channel in level.channels:
+    def rows(self, recipient: ContactDetails, step: CadenceStep, **subject):
+        for channel in step.channels:
             if (recipient.id, channel) in self.opted_out:
                 continue
             if not getattr(recipient, CHANNEL_ADDRESS[channel]).strip():
                 continue
             yield Row(
                 recipient_id=recipient.id,
-                kind=level.code,
+                kind=step.code,
                 channel=channel,
                 scheduled_for=self._not_before(channel, recipient.time_zone),
                 **subject,
@@ -178,54 +178,54 @@ def outbox_insert(
     return inserted
 
 
-def reminder_rows(plan_ids, *, scan_date: dt.date, now: dt.datetime, levels) -> list[Row]:
-    """The rows of the due-date levels and the cancellation notices for these plans: two
+def reminder_rows(plan_ids, *, scan_date: dt.date, now: dt.datetime, steps) -> list[Row]:
+    """The rows of the due-date steps and the cancellation notices for these plans: two
     reads of plain values (no model instances), then Python over tuples."""
     if not plan_ids:
         return []
-    by_code = {level.code: level for level in levels}
-    windows = windows_by_recipient(levels)
-    wanted: list[tuple[ContactDetails, CadenceLevel, dict]] = []
-    for installment_id, plan_id, due_date, *investor in _oldest_unpaid(plan_ids, scan_date, levels):
+    by_code = {step.code: step for step in steps}
+    windows = windows_by_recipient(steps)
+    wanted: list[tuple[ContactDetails, CadenceStep, dict]] = []
+    for installment_id, plan_id, due_date, *investor in _oldest_unpaid(plan_ids, scan_date, steps):
         days = days_from_due(due_date, scan_date)
         for recipient_windows in windows.values():
             for window in recipient_windows:
                 if window.contains(days):
                     subject = {"plan_id": plan_id, "installment_id": installment_id}
                     wanted.append((ContactDetails(*investor), by_code[window.code], subject))
-    cancelled_levels = [level for level in levels if level.trigger == Trigger.CANCELLED]
+    cancelled_levels = [step for step in steps if step.trigger == Trigger.CANCELLED]
     if cancelled_levels:
         contact = [f"investor__{name}" for name in CONTACT_FIELDS]
         for plan_id, *investor in (
             notice_plans(scan_date).filter(pk__in=plan_ids).values_list("pk", *contact)
         ):
-            for level in cancelled_levels:
-                wanted.append((ContactDetails(*investor), level, {"plan_id": plan_id}))
+            for step in cancelled_levels:
+                wanted.append((ContactDetails(*investor), step, {"plan_id": plan_id}))
 
     participants: dict[int, ContactDetails] = {}
-    if any(level.recipient == Recipient.PARTICIPANT for level in levels):
+    if any(step.recipient == Recipient.PARTICIPANT for step in steps):
         above = participants_of(investor.path for investor, _, _ in wanted)
         for investor, _, _ in wanted:
             if above[investor.path]:
                 participants[investor.id] = contact_details(above[investor.path][0])
 
     addressed = []
-    for investor, level, subject in wanted:
-        if level.recipient == Recipient.INVESTOR:
-            addressed.append((investor, level, subject))
+    for investor, step, subject in wanted:
+        if step.recipient == Recipient.INVESTOR:
+            addressed.append((investor, step, subject))
         elif investor.id in participants:
-            addressed.append((participants[investor.id], level, subject))
+            addressed.append((participants[investor.id], step, subject))
     maker = _RowMaker(now, (recipient.id for recipient, _, _ in addressed))
     return [row for args in addressed for row in maker.rows(args[0], args[1], **args[2])]
 
 
-def _oldest_unpaid(plan_ids, scan_date: dt.date, levels) -> list[tuple]:
+def _oldest_unpaid(plan_ids, scan_date: dt.date, steps) -> list[tuple]:
     """(installment id, plan id, due date, *contact details) of the oldest unpaid installment
-    of each of these plans that is active, not on hold and due inside some level's window.
+    of each of these plans that is active, not on hold and due inside some step's window.
 
     Two reads by primary and foreign key (a join on the oldest unpaid date lets the planner
     walk the date index, where every plan of a cohort shares one value)."""
-    in_range = due_date_range(due_date_windows(levels), scan_date)
+    in_range = due_date_range(due_date_windows(steps), scan_date)
     if in_range is None:
         return []
     earliest, latest = in_range
@@ -257,8 +257,8 @@ def _oldest_unpaid(plan_ids, scan_date: dt.date, levels) -> list[tuple]:
     ]
 
 
-def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, levels) -> list[Row]:
-    """One digest per participant whose structure (every level below them) has overdue
+def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, steps) -> list[Row]:
+    """One digest per participant whose structure (every step below them) has overdue
     clients, clients in their last days (`installments.rules.LAST_DAYS`), or plans cancelled
     since `since`: counts and the most urgent names. Nothing for a participant with nothing
     to report.
@@ -266,7 +266,7 @@ def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, levels)
     Read from the day's overdue and cancelled plans (small), each attributed to every
     participant above its investor through the path prefixes: no per-participant query.
     """
-    digest_levels = [level for level in levels if level.trigger == Trigger.DIGEST]
+    digest_levels = [step for step in steps if step.trigger == Trigger.DIGEST]
     if not digest_levels:
         return []
     clients = _overdue_clients(scan_date)
@@ -297,8 +297,8 @@ def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, levels)
     return [
         row
         for participant, payload in wanted
-        for level in digest_levels
-        for row in maker.rows(participant, level, digest_date=scan_date, payload=payload)
+        for step in digest_levels
+        for row in maker.rows(participant, step, digest_date=scan_date, payload=payload)
     ]
 
 

@@ -218,7 +218,7 @@ def test_the_tenfold_copy_adds_inert_history_and_keeps_tonight_s_work(portfolio)
     )
     assert len(list(plans_to_cancel(TODAY))) == _expected_tonight()
     copies = Plan.objects.filter(pk__gt=TINY.plans)
-    # Inert: no clone is active, so none is overdue or on a reminder level's day tonight.
+    # Inert: no clone is active, so none is overdue or on a reminder step's day tonight.
     assert copies.filter(status=PlanStatus.COMPLETED).exists()
     assert not copies.filter(status=PlanStatus.ACTIVE).exists()
     assert not copies.filter(cancelled_on__gte=TODAY - dt.timedelta(days=30)).exists()

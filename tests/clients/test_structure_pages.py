@@ -261,7 +261,7 @@ def test_the_investor_page_lists_the_reminders_sent_to_that_investor_only(
     body = text(root_browser.get(f"/structure/investors/{structure.chetan.pk}/"))
     section = body[body.index("Reminders sent") :]
     assert "No reminders yet" not in section
-    assert "Overdue (D+1) · installment 1" in section  # the cadence level's name
+    assert "Overdue (D+1) · installment 1" in section  # the cadence step's name
     assert "Last warning" not in section  # Asha's reminder is on Asha's page
 
 

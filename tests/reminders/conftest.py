@@ -162,7 +162,7 @@ class Workers:
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
-                "--loglevel=INFO",
+                "--logstep=INFO",
                 "-n",
                 f"{name}@%h",
             ],

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from reminders.models import CadenceLevel, MessageTemplate, Reminder, ReminderStatus, ScanRun
+from reminders.models import CadenceStep, MessageTemplate, Reminder, ReminderStatus, ScanRun
 from reminders.scan import scan_check
 from tests.factories import InvestorFactory, make_plan, participant
 
@@ -105,8 +105,8 @@ def test_the_reminder_carries_the_fields_of_the_outbox(staff_client, outbox):
 
 
 def test_the_migrations_seed_the_cadence_and_texts_in_english_and_hindi():
-    levels = dict(CadenceLevel.objects.values_list("code", "offset_days"))
-    assert {k: levels[k] for k in levels if k not in ("cancelled", "digest")} == {
+    steps = dict(CadenceStep.objects.values_list("code", "offset_days"))
+    assert {k: steps[k] for k in steps if k not in ("cancelled", "digest")} == {
         "upcoming": -3,
         "due-today": 0,
         "overdue": 1,
@@ -114,9 +114,9 @@ def test_the_migrations_seed_the_cadence_and_texts_in_english_and_hindi():
         "overdue-two-weeks": 14,
         "last-warning": 18,
     }
-    assert {"cancelled", "digest"} <= set(levels)
-    for level in CadenceLevel.objects.all():
-        assert set(level.templates.values_list("language", flat=True)) >= {"en", "hi"}
+    assert {"cancelled", "digest"} <= set(steps)
+    for step in CadenceStep.objects.all():
+        assert set(step.templates.values_list("language", flat=True)) >= {"en", "hi"}
 
 
 def test_the_migrations_seed_the_beat_schedule_with_the_scan_at_two_business_time(settings):
@@ -140,13 +140,13 @@ def test_the_check_flags_a_scan_that_did_not_complete_once(mailoutbox, settings)
 
 
 def test_admin_pages_of_the_reminders_open(admin_client, outbox):
-    level = CadenceLevel.objects.get(code="overdue")
+    step = CadenceStep.objects.get(code="overdue")
     pages = [
         reverse("admin:reminders_reminder_changelist"),
         reverse("admin:reminders_reminder_changelist") + "?attention=failed",
         reverse("admin:reminders_reminder_change", args=[outbox["mine"].pk]),
-        reverse("admin:reminders_cadencelevel_changelist"),
-        reverse("admin:reminders_cadencelevel_change", args=[level.pk]),
+        reverse("admin:reminders_cadencestep_changelist"),
+        reverse("admin:reminders_cadencestep_change", args=[step.pk]),
         reverse("admin:reminders_messagetemplate_changelist"),
         reverse("admin:reminders_scanrun_changelist"),
         reverse("admin:reminders_channeloptout_changelist"),
@@ -156,12 +156,12 @@ def test_admin_pages_of_the_reminders_open(admin_client, outbox):
 
 
 def test_a_template_with_a_syntax_error_is_a_form_error_in_the_admin(admin_client):
-    template = MessageTemplate.objects.get(level__code="overdue", language="en")
+    template = MessageTemplate.objects.get(step__code="overdue", language="en")
     url = reverse("admin:reminders_messagetemplate_change", args=[template.pk])
     response = admin_client.post(
         url,
         {
-            "level": template.level_id,
+            "step": template.step_id,
             "language": "en",
             "subject": "Pay {% if %}",
             "body": template.body,

@@ -1,4 +1,4 @@
-"""The pure rules of the reminders: when a level is true, quiet hours, backoff, shares."""
+"""The pure rules of the reminders: when a step is true, quiet hours, backoff, shares."""
 
 import datetime as dt
 from fractions import Fraction
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from reminders.rules import (
     QuietHours,
-    level_windows,
     retry_delay,
     shares_at_stake,
+    step_windows,
     window_for,
 )
 
@@ -29,7 +29,7 @@ KATHMANDU = ZoneInfo("Asia/Kathmandu")
 
 
 def code_on(day):
-    window = window_for(level_windows(DEFAULT), day)
+    window = window_for(step_windows(DEFAULT), day)
     return window.code if window else None
 
 
@@ -47,7 +47,7 @@ def test_each_level_is_true_until_the_next_level_begins():
 
 
 def test_an_upcoming_reminder_is_never_true_on_or_after_the_due_date():
-    windows = level_windows([("upcoming", -3), ("overdue", 5)])
+    windows = step_windows([("upcoming", -3), ("overdue", 5)])
     assert window_for(windows, -1).code == "upcoming"
     assert window_for(windows, 0) is None
     assert window_for(windows, 4) is None
@@ -55,7 +55,7 @@ def test_an_upcoming_reminder_is_never_true_on_or_after_the_due_date():
 
 @given(st.lists(st.integers(-30, 30), min_size=1, max_size=8, unique=True), st.integers(-40, 40))
 def test_at_most_one_level_is_true_on_any_day(offsets, day):
-    windows = level_windows([(f"l{o}", o) for o in offsets])
+    windows = step_windows([(f"l{o}", o) for o in offsets])
     assert sum(1 for w in windows if w.contains(day)) <= 1
 
 

@@ -1,4 +1,4 @@
-"""The scan queues reminders: once, in their level's window, to the right people, and the
+"""The scan queues reminders: once, in their step's window, to the right people, and the
 participant's digest (SPEC §3). Tasks run eagerly here (no broker in tests)."""
 
 import datetime as dt

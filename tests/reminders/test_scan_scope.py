@@ -1,4 +1,4 @@
-"""The scan reads only the night's changes (a level's first day, a payment or an admin act
+"""The scan reads only the night's changes (a step's first day, a payment or an admin act
 since the last scan, a hold that ended, a recent cancellation), yet queues every reminder that
 reading every plan inside a window would: both are played over the same random histories of
 payments, holds, releases, restores, added shares and missed nights, and the outboxes must
@@ -142,7 +142,7 @@ def test_a_plan_paid_into_the_middle_of_a_window_gets_its_reminder_the_next_nigh
     with time_machine.travel(business_moment(dt.date(2025, 3, 2), 11), tick=False):
         plan_restore(plan=plan, reason="Agreed", today=dt.date(2025, 3, 2))
     for day in range(15, 21):
-        scan_night(dt.date(2025, 3, day))  # 9 February is too old for any level
+        scan_night(dt.date(2025, 3, day))  # 9 February is too old for any step
     with time_machine.travel(business_moment(dt.date(2025, 3, 20), 11), tick=False):
         payment_record(
             plan=plan,
