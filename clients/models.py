@@ -109,14 +109,11 @@ class Investor(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # The Structure's read model: over the investor's ACTIVE plans, the oldest unpaid due date
-    # and the earliest grace deadline (GREATEST(oldest unpaid + 19, hold, extension)). Like
-    # Plan.oldest_unpaid_due_date these are functions of payments, holds, restores and
-    # cancellations, never of the clock, so they cannot go stale: every service that changes
-    # one of those rewrites them in its own transaction (`clients.services.
-    # investor_overdue_refresh`). Overdue on day d ⇔ oldest_unpaid_due_date < d, exactly;
-    # see `installments.read_model.investors_with_overdue` for when the stored deadline is
-    # the row's own.
+    # The investors' overdue read model: over the investor's ACTIVE plans, the oldest unpaid
+    # due date and the earliest grace deadline. The columns sit here, beside the tree path, so
+    # the Structure counts, filters and orders a whole structure from one index; their only
+    # writer is `installments.read_model` (every plan write goes through its
+    # `plans_changing()`), and `installments.read_model.investors_with_overdue` reads them.
     oldest_unpaid_due_date = models.DateField(editable=False, null=True)
     earliest_grace_deadline = models.DateField(editable=False, null=True)
 

@@ -12,6 +12,7 @@ from fractions import Fraction
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -185,7 +186,12 @@ def payment_message(result: services.PaymentResult) -> str:
 
 
 class PlanRestoreForm(PlanServiceForm):
-    reason = _reason_field(_("Kept in the audit trail. The plan gets a fresh 19-day window."))
+    reason = _reason_field(
+        format_lazy(
+            _("Kept in the audit trail. The plan gets a fresh {days}-day grace window."),
+            days=rules.GRACE_DAYS,
+        )
+    )
 
     def perform_on(self, plan: Plan, *, today, actor) -> Plan:
         return services.plan_restore(

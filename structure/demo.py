@@ -268,7 +268,7 @@ class _Planner:
         return self._spec(package, purchased, first, payments, cancel_scan=scan)
 
     def _restored(self, package, pay_up: bool = False):
-        """Cancelled, then restored by an admin today with a reason (a fresh 19-day window)."""
+        """Cancelled, then restored by an admin today with a reason (a fresh grace window)."""
         # 30..90 days back holds at most four due dates: five or more left keeps it active.
         indexes = self._shuffled(range(1, package.installment_count - 4))
         anchor, _, purchased, first, schedule, payments = self._behind(

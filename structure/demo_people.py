@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from installments import rules
+
 HOLD_REASONS = (
     "In hospital after an accident; his son asked for time until discharge.",
     "Crop lost in the monsoon floods; harvest money from the second field expected next month.",
@@ -15,7 +17,7 @@ HOLD_REASONS = (
 )
 RESTORE_REASONS = (
     "Client was in hospital when the deadline passed; the participant confirmed it with the "
-    "family. Fresh 19-day window agreed.",
+    f"family. Fresh {rules.GRACE_DAYS}-day window agreed.",
     "Transfer went to the old bank account and bounced; the bank confirmed the date it was sent.",
 )
 

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from installments import rules
+
 
 @dataclass(frozen=True)
 class ParticipantSpec:
@@ -29,7 +31,7 @@ class PackageSpec:
     price: Decimal
     shares: int
     installment_count: int
-    final_payment_fraction: str = "2/3"
+    final_payment_fraction: str = rules.format_fraction(rules.DEFAULT_FINAL_PAYMENT_FRACTION)
 
 
 @dataclass(frozen=True)

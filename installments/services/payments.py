@@ -158,25 +158,9 @@ def _post_locked(
 
     paid_before = sum((i.paid_amount for i in installments), Decimal("0")) - amount
     completes = oldest_unpaid_after is None
-    plan.oldest_unpaid_due_date = oldest_unpaid_after
-    update_fields = ["oldest_unpaid_due_date"]
-    if completes:
-        plan.status = PlanStatus.COMPLETED
-        plan.completed_on = received_on
-        update_fields += ["status", "completed_on"]
-    plan.save(update_fields=update_fields)
+    _advance(plan, oldest_unpaid_after=oldest_unpaid_after, received_on=received_on)
 
-    PlanEvent.objects.create(
-        plan=plan,
-        kind=PlanEventKind.PAYMENT,
-        actor=actor,
-        data={
-            "reference": reference,
-            "amount": str(amount),
-            "received_on": received_on.isoformat(),
-            "installments": [{"id": key, "amount": str(portion)} for key, portion in allocations],
-        },
-    )
+    _audit_payment(plan, payment=payment, allocations=allocations, actor=actor)
     credits = _credit_shares(
         plan,
         payment=payment,
@@ -193,6 +177,33 @@ def _post_locked(
             data={"completed_on": received_on.isoformat(), "payment": reference},
         )
     return PaymentResult(payment=payment, created=True, restored=restored, credits=credits)
+
+
+def _audit_payment(
+    plan: Plan, *, payment: Payment, allocations: list[tuple[int, Decimal]], actor
+) -> None:
+    PlanEvent.objects.create(
+        plan=plan,
+        kind=PlanEventKind.PAYMENT,
+        actor=actor,
+        data={
+            "reference": payment.reference,
+            "amount": str(payment.amount),
+            "received_on": payment.received_on.isoformat(),
+            "installments": [{"id": key, "amount": str(portion)} for key, portion in allocations],
+        },
+    )
+
+
+def _advance(plan: Plan, *, oldest_unpaid_after: dt.date | None, received_on: dt.date) -> None:
+    """The plan after a payment: its oldest unpaid due date, and completed when none is left."""
+    plan.oldest_unpaid_due_date = oldest_unpaid_after
+    update_fields = ["oldest_unpaid_due_date"]
+    if oldest_unpaid_after is None:
+        plan.status = PlanStatus.COMPLETED
+        plan.completed_on = received_on
+        update_fields += ["status", "completed_on"]
+    plan.save(update_fields=update_fields)
 
 
 def _allocate(

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor, path_step
+from installments import rules
 from installments.models import Installment, Package, Plan, PurchaseStage
 from installments.read_model import investor_overdue_refresh_all
 from reminders.models import Reminder, ReminderStatus, ScanChunk, ScanRun
@@ -61,6 +62,43 @@ class Command(BaseCommand):
         package = Package.objects.create(
             name=f"{PREFIX}{count}", shares=300, price=Decimal("300.00"), installment_count=3
         )
+        clients = self._clients(count)
+        due = today - dt.timedelta(days=1)
+        plans = [
+            Plan(
+                investor=client,
+                package=package,
+                stage=stage,
+                share_price=stage.share_price,
+                shares=300,
+                price=Decimal("300.00"),
+                final_payment_fraction=rules.DEFAULT_FINAL_PAYMENT_FRACTION,
+                purchased_on=due - dt.timedelta(days=30),
+                first_due_date=due,
+                oldest_unpaid_due_date=due,
+            )
+            for client in clients
+        ]
+        Plan.objects.bulk_create(plans, batch_size=2000)
+        Installment.objects.bulk_create(
+            (
+                Installment(
+                    plan=plan,
+                    number=n,
+                    due_date=due + dt.timedelta(days=31 * (n - 1)),
+                    amount=Decimal("100.00"),
+                )
+                for plan in Plan.objects.filter(package=package)
+                for n in (1, 2, 3)
+            ),
+            batch_size=5000,
+        )
+        # Bulk-built plans bypass the services: bring the Structure's read model up to date.
+        investor_overdue_refresh_all()
+        self.stdout.write(f"Built {len(clients)} overdue plans under ten participants.")
+
+    def _clients(self, count: int) -> list[Investor]:
+        """Ten participants with `count` direct clients between them, bulk-built."""
         User = get_user_model()
         start = Investor.objects.count()
         tops = [Investor(name=f"{PREFIX}participant {start + k}") for k in range(10)]
@@ -85,39 +123,7 @@ class Command(BaseCommand):
         for client in clients:
             client.path = paths[client.sponsor_id] + path_step(client.pk)
         Investor.objects.bulk_update(clients, ["path"], batch_size=2000)
-        due = today - dt.timedelta(days=1)
-        plans = [
-            Plan(
-                investor=client,
-                package=package,
-                stage=stage,
-                share_price=stage.share_price,
-                shares=300,
-                price=Decimal("300.00"),
-                final_payment_fraction="2/3",
-                purchased_on=due - dt.timedelta(days=30),
-                first_due_date=due,
-                oldest_unpaid_due_date=due,
-            )
-            for client in clients
-        ]
-        Plan.objects.bulk_create(plans, batch_size=2000)
-        Installment.objects.bulk_create(
-            (
-                Installment(
-                    plan=plan,
-                    number=n,
-                    due_date=due + dt.timedelta(days=31 * (n - 1)),
-                    amount=Decimal("100.00"),
-                )
-                for plan in Plan.objects.filter(package=package)
-                for n in (1, 2, 3)
-            ),
-            batch_size=5000,
-        )
-        # Bulk-built plans bypass the services: bring the Structure's read model up to date.
-        investor_overdue_refresh_all()
-        self.stdout.write(f"Built {len(clients)} overdue plans under {len(tops)} participants.")
+        return clients
 
     def _run(self, today: dt.date, timeout: int) -> None:
         Reminder.objects.all().delete()

@@ -76,39 +76,9 @@ def demo_loaded() -> str | None:
 def load_portfolio(portfolio: demo.Portfolio) -> dict[int, str]:
     """Write the portfolio through the services, as an admin would have over the years.
     Returns each plan's scenario by plan id."""
+    packages, admin = _load_catalogue(portfolio)
+    investors = _load_investors(portfolio)
     today = portfolio.today
-    for stage in portfolio.stages:
-        PurchaseStage.objects.get_or_create(
-            starts_on=stage.starts_on,
-            defaults={"name": stage.name, "share_price": stage.share_price},
-        )
-    packages = {p.name: Package.objects.create(**vars(p)) for p in demo.PACKAGES}
-    for promotion in portfolio.promotions:
-        Promotion.objects.create(**vars(promotion))
-    User = get_user_model()
-    admin = None
-    if not User.objects.filter(username=demo.ADMIN_USERNAME).exists():
-        admin = User.objects.create_superuser(
-            demo.ADMIN_USERNAME, demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD
-        )
-
-    investors: dict[int, Investor] = {}
-    for person in portfolio.investors:
-        investors[person.key] = investor_create(
-            name=person.name,
-            sponsor=investors[person.sponsor] if person.sponsor else None,
-            phone=person.phone,
-            email=person.email,
-            messenger=person.messenger,
-            language=person.language,
-        )
-        if person.username:
-            participant_grant_login(
-                investor=investors[person.key],
-                username=person.username,
-                password=demo.PARTICIPANT_PASSWORD,
-            )
-
     references = (f"{demo.REFERENCE_PREFIX}{n:06d}" for n in itertools.count(1))
 
     def pay(plan: Plan, payments: list[demo.PaymentSpec]) -> None:
@@ -147,6 +117,47 @@ def load_portfolio(portfolio: demo.Portfolio) -> dict[int, str]:
             plan_restore(plan=plan, reason=spec.restore_reason, today=today, actor=admin)
             pay(plan, spec.after_restore)
     return {plan.pk: spec.scenario for plan, spec in plans}
+
+
+def _load_catalogue(portfolio: demo.Portfolio) -> tuple[dict[str, Package], object | None]:
+    """The stages, packages and promotions, and the demo admin (None when that login exists
+    already: then the history is written without an actor)."""
+    for stage in portfolio.stages:
+        PurchaseStage.objects.get_or_create(
+            starts_on=stage.starts_on,
+            defaults={"name": stage.name, "share_price": stage.share_price},
+        )
+    packages = {p.name: Package.objects.create(**vars(p)) for p in demo.PACKAGES}
+    for promotion in portfolio.promotions:
+        Promotion.objects.create(**vars(promotion))
+    User = get_user_model()
+    admin = None
+    if not User.objects.filter(username=demo.ADMIN_USERNAME).exists():
+        admin = User.objects.create_superuser(
+            demo.ADMIN_USERNAME, demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD
+        )
+    return packages, admin
+
+
+def _load_investors(portfolio: demo.Portfolio) -> dict[int, Investor]:
+    """The participants' trees, sponsors before their clients, and the participants' logins."""
+    investors: dict[int, Investor] = {}
+    for person in portfolio.investors:
+        investors[person.key] = investor_create(
+            name=person.name,
+            sponsor=investors[person.sponsor] if person.sponsor else None,
+            phone=person.phone,
+            email=person.email,
+            messenger=person.messenger,
+            language=person.language,
+        )
+        if person.username:
+            participant_grant_login(
+                investor=investors[person.key],
+                username=person.username,
+                password=demo.PARTICIPANT_PASSWORD,
+            )
+    return investors
 
 
 @contextlib.contextmanager
