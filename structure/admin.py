@@ -12,11 +12,11 @@ from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import path
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.lib.admin import (
+    ReadOnlyAdminMixin,
     ServiceForm,
     ServiceViewsMixin,
     admin_link,
@@ -150,7 +150,7 @@ def _count_of(queryset, fk: str) -> Coalesce:
     return Coalesce(Subquery(counted), 0)
 
 
-class InvestorPlanInline(admin.TabularInline):
+class InvestorPlanInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Plan
     verbose_name_plural = _("plans")
     extra = 0
@@ -174,15 +174,6 @@ class InvestorPlanInline(admin.TabularInline):
             .select_related("investor", "package")
             .with_overdue(request_today(request))
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("plan"))
     def plan_link(self, plan):
@@ -292,20 +283,11 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
     # -- the services, one page each
 
     def get_urls(self):
-        opts = self.opts
         views = [
             ("move", "move", self.move_view),
             ("grant-login", "grant_login", self.grant_login_view),
         ]
-        # Before the default URLs: "<path:object_id>/" would swallow these.
-        return [
-            path(
-                f"<path:object_id>/{route}/",
-                self.admin_site.admin_view(view),
-                name=f"{opts.app_label}_{opts.model_name}_{name}",
-            )
-            for route, name, view in views
-        ] + super().get_urls()
+        return self.service_urls(views) + super().get_urls()
 
     def can_grant_login(self, request, investor) -> bool:
         # A login is a new user account: it takes the right to add users too.

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -154,6 +154,19 @@ class ServiceViewsMixin:
             f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{name}",
             args=[quote(arg) for arg in args],
         )
+
+    def service_urls(self, views: list[tuple[str, str, object]]) -> list:
+        """The URLs of the per-object service pages, each (route, URL name, view). They go
+        before the default URLs: "<path:object_id>/" would swallow them."""
+        opts = self.opts
+        return [
+            path(
+                f"<path:object_id>/{route}/",
+                self.admin_site.admin_view(view),
+                name=f"{opts.app_label}_{opts.model_name}_{name}",
+            )
+            for route, name, view in views
+        ]
 
     def object_for_change(self, request, object_id):
         obj = self.get_object(request, unquote(object_id))

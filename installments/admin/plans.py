@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import F, Prefetch
 from django.http import HttpResponseNotAllowed
-from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -274,16 +273,7 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
             ("release-hold", "release_hold", self.release_hold_view),
             ("add-shares", "add_shares", self.add_shares_view),
         ]
-        opts = self.opts
-        # Before the default URLs: "<path:object_id>/" would swallow these.
-        return [
-            path(
-                f"<path:object_id>/{route}/",
-                self.admin_site.admin_view(view),
-                name=f"{opts.app_label}_{opts.model_name}_{name}",
-            )
-            for route, name, view in views
-        ] + super().get_urls()
+        return self.service_urls(views) + super().get_urls()
 
     def service_tools(self, request, plan):
         if not self.has_change_permission(request, plan):

@@ -305,29 +305,15 @@ def _credit_shares(
         paid_after=paid_before + payment.amount,
         base_credited=base_credited,
     )
-    entries = []
     on = payment.received_on
-    if credit.progressive:
-        entries.append(
-            ShareLedgerEntry(
-                plan=plan,
-                payment=payment,
-                kind=CreditKind.PROGRESSIVE,
-                shares=credit.progressive,
-                credited_on=on,
-            )
+    entries = [
+        ShareLedgerEntry(plan=plan, payment=payment, kind=kind, shares=shares, credited_on=on)
+        for kind, shares in (
+            (CreditKind.PROGRESSIVE, credit.progressive),
+            (CreditKind.FINAL, credit.final),
         )
-    if credit.final:
-        entries.append(
-            ShareLedgerEntry(
-                plan=plan,
-                payment=payment,
-                kind=CreditKind.FINAL,
-                shares=credit.final,
-                credited_on=on,
-            )
-        )
-
+        if shares
+    ]
     entries += _bonuses(
         plan,
         payment=payment,

@@ -1,10 +1,4 @@
-"""Writes that touch several rows. Every interface (API, admin, commands, tasks) calls these.
-
-Each service is one transaction and takes the plan's row lock first, so two payments, a
-payment and a restore, or a payment and the scan never interleave on one plan. A refused
-request raises DomainError before anything is written (or inside the transaction, which
-then rolls back): a refusal changes nothing.
-"""
+"""Selling a plan and the admin's acts on it: add shares, restore, hold, release."""
 
 from __future__ import annotations
 
