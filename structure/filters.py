@@ -210,7 +210,11 @@ class StructureFilter(django_filters.FilterSet):
         if not qs.query.can_filter() or self.form.root is None:
             return []
         return StructureListing(
-            self.base, keys=self.ordering_keys, order=self.order, today=self.today
+            self.base,
+            keys=self.ordering_keys,
+            order=self.order,
+            today=self.today,
+            root=self.form.root,
         )
 
     # -- the filters

@@ -12,7 +12,8 @@ from installments import overdue
 from installments.overdue import is_overdue as overdue_q
 
 from .models import ContactLogEntry
-from .selectors import URGENCY_ORDER, with_row_values
+from .rows import ALIAS, RowReader, row_template
+from .selectors import URGENCY_ORDER, structure_row_template
 
 # Orderings whose keys are all read from the read model (structure_base): the page's ids come
 # from the path index, and only the page's rows get their amounts and contacts.
@@ -34,12 +35,15 @@ class StructureListing:
 
     ordered = True  # for Paginator: the order is explicit
 
-    def __init__(self, base: InvestorQuerySet, *, keys: list[str], order: list, today):
+    def __init__(self, base: InvestorQuerySet, *, keys: list[str], order: list, today, root):
         self.base = base
         self.keys = keys
         self.order = order
         self.today = today
         self._counts: dict | None = None
+        # Each row's values, from the SQL compiled once per process (structure.rows).
+        template = row_template(structure_row_template, key="structure", using=base.db)
+        self.rows = RowReader(template, today=today, root_depth=root.depth, using=base.db)
 
     def _count_all(self) -> dict:
         if self._counts is None:
@@ -71,13 +75,14 @@ class StructureListing:
             return self._urgency_slice(start, stop)
         if all(key in CHEAP_ORDER_KEYS for key in self.keys):
             ids = list(self.base.order_by(*self.order).values_list("pk", flat=True)[start:stop])
-            rows = {
-                row.pk: row
-                for row in with_row_values(self.base, today=self.today).filter(pk__in=ids)
-            }
+            rows = {row.pk: row for row in self.rows.in_ids(ids)}
             return [rows[pk] for pk in ids]
         # The overdue amount depends on the day: computed for every row to order by it.
-        return list(with_row_values(self.base, today=self.today).order_by(*self.order)[start:stop])
+        return self.rows.in_queryset(self.base, order=self.order, limit=stop - start, offset=start)
+
+    def iterator(self, chunk_size: int = 2000):
+        """Every row, in order, read in chunks (the CSV export): the same SQL as the pages."""
+        return self.rows.stream(self.base, order=self.order, chunk_size=chunk_size)
 
     # -- most urgent first
 
@@ -90,8 +95,11 @@ class StructureListing:
         today = self.today
         is_overdue = overdue_q(today)
         promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
-        candidates = with_row_values(self.base.filter(is_overdue, pk__in=promised), today=today)
-        special = list(candidates.exclude(urgency=1).order_by(*URGENCY_ORDER, "name", "id"))
+        special = self.rows.in_queryset(
+            self.base.filter(is_overdue, pk__in=promised),
+            outer=f"{ALIAS}.urgency <> 1",
+            order=[*URGENCY_ORDER, "name", "id"],
+        )
         broken = [row for row in special if row.urgency == 0]
         waiting = [row for row in special if row.urgency == 2]
         counts = self._count_all()
@@ -102,10 +110,8 @@ class StructureListing:
             (len(waiting), lambda a, b: waiting[a:b]),
             (
                 counts["total"] - counts["overdue"],
-                lambda a, b: list(
-                    with_row_values(self.base.exclude(is_overdue), today=today).order_by(
-                        "name", "id"
-                    )[a:b]
+                lambda a, b: self.rows.in_queryset(
+                    self.base.exclude(is_overdue), order=["name", "id"], limit=b - a, offset=a
                 ),
             ),
         ]
@@ -146,7 +152,5 @@ class StructureListing:
             )
         else:
             window = regular.filter(days_left__gte=low, days_left__lte=high)
-        ordered = with_row_values(window, today=today).order_by(
-            "days_left", models.F("overdue_amount").desc(), "name", "id"
-        )
-        return list(ordered[a - before : b - before])
+        order = ["days_left", "-overdue_amount", "name", "id"]
+        return self.rows.in_queryset(window, order=order, limit=b - a, offset=a - before)

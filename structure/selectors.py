@@ -38,6 +38,11 @@ def structure_base(
     `overdue`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`, `has_active_plan`,
     `status`. Counting, filtering and ordering on these reads the path index only."""
     rows = investors_with_overdue(queryset.in_structure_of(root).with_level(root), today=today)
+    return with_status(rows, today=today)
+
+
+def with_status(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """`status` of rows annotated by `investors_with_overdue`."""
     return rows.annotate(
         status=models.Case(
             models.When(overdue=True, days_left__lt=0, then=models.Value(RowStatus.PAST_DEADLINE)),
@@ -90,6 +95,13 @@ def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQueryS
             output_field=models.IntegerField(),
         ),
     )
+
+
+def structure_row_template(today: dt.date) -> InvestorQuerySet:
+    """Every investor with every value a Structure row shows but `level` (which counts from
+    a root): the query `structure.rows` compiles once per process."""
+    rows = investors_with_overdue(Investor.objects.all(), today=today)
+    return with_row_values(with_status(rows, today=today), today=today)
 
 
 def structure_investors(

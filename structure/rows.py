@@ -1,0 +1,206 @@
+"""The Structure's row query as plain SQL, compiled from the ORM once per process.
+
+Every value a row shows (`structure_base` and `with_row_values`: the overdue state, the
+amount, the latest contact, status, urgency) is an annotation tree that Django resolves and
+compiles anew for each queryset, which costs far more than the query itself. Here the tree is
+built and compiled once, for a reference day, into a SELECT over every investor; a request
+binds its own day into the parameters and reads that SELECT as a derived table, with its own
+WHERE (the page's ids, or a filtered queryset's ids as a subquery), ORDER BY and LIMIT.
+
+The SQL is the ORM's own: the overdue rules are written once, in `installments.overdue` and
+`installments.read_model`. A date parameter is the day shifted by a constant (today, the
+grace horizon, the last days' threshold…); compiling for two days tells which parameters
+move with the day and which are constants, and a template whose SQL text depends on the day
+is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+from django.db import connections, models
+
+from clients.models import Investor
+
+# Two days far apart: a parameter is "today + k days" when it moves by exactly their gap.
+REFERENCE_DAY = dt.date(2001, 1, 1)
+CHECK_DAY = dt.date(2003, 7, 9)
+ALIAS = "r"
+
+
+def _as_date(value) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class RowTemplate:
+    """`SELECT <model columns>, <annotations> FROM clients_investor` for any day."""
+
+    sql: str
+    params: tuple
+    day_slots: tuple  # (index, days after the reference day, as a string or a date)
+    field_names: tuple  # the model's attnames, first in the SELECT
+    annotations: tuple  # then these aliases
+    converters: dict  # column index -> (converters, expression)
+
+    def bind(self, today: dt.date) -> list:
+        params = list(self.params)
+        for index, offset, as_text in self.day_slots:
+            day = today + dt.timedelta(days=offset)
+            params[index] = day.isoformat() if as_text else day
+        return params
+
+
+def _compile(queryset: models.QuerySet, using: str):
+    compiler = queryset.order_by().query.get_compiler(using=using)
+    sql, params = compiler.as_sql()
+    return compiler, sql, tuple(params)
+
+
+def build_template(build, using: str = "default") -> RowTemplate:
+    """Compile `build(day)` (a queryset of investors with annotations, no ordering or
+    slicing) for the reference day, and learn its day parameters from a second day."""
+    compiler, sql, params = _compile(build(REFERENCE_DAY), using)
+    _, check_sql, check_params = _compile(build(CHECK_DAY), using)
+    if sql != check_sql or len(params) != len(check_params):
+        raise ValueError("the row query's SQL depends on the day, not only its parameters")
+    gap = (CHECK_DAY - REFERENCE_DAY).days
+    slots = []
+    for index, (value, check) in enumerate(zip(params, check_params, strict=True)):
+        if value == check:
+            continue
+        day, check_day = _as_date(value), _as_date(check)
+        if day is None or check_day is None or (check_day - day).days != gap:
+            raise ValueError(f"parameter {index} of the row query is not a day: {value!r}")
+        slots.append((index, (day - REFERENCE_DAY).days, isinstance(value, str)))
+    table = compiler.connection.ops.quote_name(Investor._meta.db_table)
+    if not sql.endswith(f"FROM {table}"):
+        raise ValueError("the row query must read the investors alone, unfiltered")
+    select = compiler.select
+    model_fields = [field.attname for field in Investor._meta.concrete_fields]
+    names = [alias for _, _, alias in select]
+    annotations = tuple(names[len(model_fields) :])
+    if len(names) != len(model_fields) + len(annotations) or None in annotations:
+        raise ValueError("the row query selects something other than columns and annotations")
+    return RowTemplate(
+        sql=sql,
+        params=params,
+        day_slots=tuple(slots),
+        field_names=tuple(model_fields),
+        annotations=annotations,
+        converters=compiler.get_converters([expression for expression, _, _ in select]),
+    )
+
+
+_TEMPLATES: dict = {}
+_LOCK = threading.Lock()
+
+
+def row_template(build, *, key: str, using: str = "default") -> RowTemplate:
+    """The template of `build`, compiled on first use in this process (per database)."""
+    cache_key = (key, using)
+    template = _TEMPLATES.get(cache_key)
+    if template is None:
+        with _LOCK:
+            template = _TEMPLATES.get(cache_key) or build_template(build, using)
+            _TEMPLATES[cache_key] = template
+    return template
+
+
+def order_sql(order, connection) -> str:
+    """ORDER BY clauses over the derived table's columns, from the listing's ordering (the
+    `OrderBy(F(...))` of structure.filters.ORDERINGS, and names such as "name" or "-id")."""
+    quote = connection.ops.quote_name
+    parts = []
+    for item in order:
+        if isinstance(item, str):
+            descending, name, nulls = item.startswith("-"), item.lstrip("-"), ""
+        else:
+            descending, name = item.descending, item.expression.name
+            nulls = " NULLS LAST" if item.nulls_last else " NULLS FIRST" if item.nulls_first else ""
+        name = "id" if name == "pk" else name
+        parts.append(f"{ALIAS}.{quote(name)} {'DESC' if descending else 'ASC'}{nulls}")
+    return ", ".join(parts)
+
+
+class RowReader:
+    """Rows of a template for one day and one root: model instances carrying every
+    annotation and `level`, read with plain SQL."""
+
+    def __init__(self, template: RowTemplate, *, today: dt.date, root_depth: int, using: str):
+        self.template = template
+        self.params = template.bind(today)
+        self.root_depth = root_depth
+        self.using = using
+
+    def select(self, ids_sql: str, ids_params, *, outer="", order=(), limit=None, offset=0):
+        """The rows whose id is in `ids_sql` (a list of placeholders or a subquery): that
+        condition sits inside the compiled SELECT, so the per-row subqueries run for those
+        rows only; `outer` (over the derived table `r`), `order` and the limit apply to it."""
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        id_column = f"{quote(Investor._meta.db_table)}.{quote('id')}"
+        sql = (
+            f"SELECT {ALIAS}.*, ({ALIAS}.{quote('depth')} - %s) "
+            f"FROM ({self.template.sql} WHERE {id_column} IN ({ids_sql})) {ALIAS}"
+        )
+        params = [self.root_depth, *self.params, *ids_params]
+        if outer:
+            sql += f" WHERE {outer}"
+        if order:
+            sql += " ORDER BY " + order_sql(order, connection)
+        if limit is not None:
+            sql += " LIMIT %s OFFSET %s"
+            params += [limit, offset]
+        return sql, params
+
+    def read(self, ids_sql: str, ids_params=(), **options) -> list:
+        sql, params = self.select(ids_sql, ids_params, **options)
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return [self.instance(row) for row in cursor.fetchall()]
+
+    def stream(self, queryset: models.QuerySet, *, chunk_size: int = 2000, **options):
+        sql, params = self.select(*queryset_ids(queryset, self.using), **options)
+        with connections[self.using].chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield from (self.instance(row) for row in rows)
+
+    def instance(self, row) -> Investor:
+        template, connection = self.template, connections[self.using]
+        row = list(row)
+        for index, (converters, expression) in template.converters.items():
+            for converter in converters:
+                row[index] = converter(row[index], expression, connection)
+        width = len(template.field_names)
+        investor = Investor.from_db(self.using, template.field_names, row[:width])
+        for name, value in zip(template.annotations, row[width:-1], strict=True):
+            setattr(investor, name, value)
+        investor.level = row[-1]
+        return investor
+
+    def in_ids(self, ids, **options) -> list:
+        if not ids:
+            return []
+        return self.read(", ".join(["%s"] * len(ids)), list(ids), **options)
+
+    def in_queryset(self, queryset: models.QuerySet, **options) -> list:
+        return self.read(*queryset_ids(queryset, self.using), **options)
+
+
+def queryset_ids(queryset: models.QuerySet, using: str) -> tuple[str, tuple]:
+    """The SQL of the ids of `queryset`, to use as a subquery."""
+    ids = queryset.order_by().values("pk")
+    return ids.query.get_compiler(using=using).as_sql()
