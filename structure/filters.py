@@ -179,6 +179,7 @@ class StructureFilter(django_filters.FilterSet):
             queryset = Investor.objects.all()
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.today = today or business_today()
+        self.base = None
         self.ordering_keys = ["urgency"]
         self.order = [*URGENCY_ORDER, *TIE_BREAK]
 
@@ -195,22 +196,33 @@ class StructureFilter(django_filters.FilterSet):
 
     def filter_queryset(self, queryset):
         """Every row with every value, in order (the CSV export). Pages read `listing`."""
-        root = self.form.root
-        if root is None:
-            self.base = queryset.none()
+        base = self.filtered_base(queryset)
+        if base is None:
             return queryset.none()
-        # The filters see only the read model's columns (structure_base): the rows' amounts
-        # and contacts are added after, to what is read.
-        self.base = super().filter_queryset(structure_base(queryset, root=root, today=self.today))
-        return with_row_values(self.base, today=self.today).order_by(*self.order)
+        return with_row_values(base, today=self.today).order_by(*self.order)
+
+    def filtered_base(self, queryset=None):
+        """The filtered `structure_base`, without the rows' values (None without a root).
+        The filters see only the read model's columns: the rows' amounts and contacts are
+        added after, to what is read."""
+        if getattr(self, "base", None) is None:
+            root = self.form.root
+            if root is None:
+                return None
+            queryset = self.queryset.all() if queryset is None else queryset
+            base = structure_base(queryset, root=root, today=self.today)
+            self.base = super().filter_queryset(base)
+        return self.base
 
     def listing(self) -> StructureListing | list:
-        """The filtered rows as a sequence for a Paginator: each page reads its own rows."""
-        qs = self.qs
-        if not qs.query.can_filter() or self.form.root is None:
+        """The filtered rows as a sequence for a Paginator: each page reads its own rows
+        (never the whole annotated queryset `qs`, the reference the tests compare with)."""
+        self.is_valid()  # validates the form, as `qs` does, and resolves the root
+        base = self.filtered_base() if self.form.root is not None else None
+        if base is None:
             return []
         return StructureListing(
-            self.base,
+            base,
             keys=self.ordering_keys,
             order=self.order,
             today=self.today,
