@@ -37,8 +37,30 @@ def structure_base(
     investors' read model alone (`installments.read_model.investors_with_overdue`): `level`,
     `overdue`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`, `has_active_plan`,
     `status`. Counting, filtering and ordering on these reads the path index only."""
-    rows = investors_with_overdue(queryset.in_structure_of(root).with_level(root), today=today)
-    return with_status(rows, today=today)
+    if queryset.query.is_empty():
+        rows = investors_with_overdue(queryset.in_structure_of(root), today=today)
+        return with_status(rows, today=today).with_level(root)
+    # The annotations resolved once per day and database, then narrowed to the structure.
+    rows = _investors_with_status(today, queryset.db).all() & queryset.in_structure_of(root)
+    return rows.with_level(root)
+
+
+_WITH_STATUS: dict = {}
+
+
+def _investors_with_status(today: dt.date, using: str) -> InvestorQuerySet:
+    """Every investor annotated by `investors_with_overdue` and `with_status` for `today`:
+    built once per day and database in this process (never evaluated, only cloned)."""
+    key = (today, using)
+    rows = _WITH_STATUS.get(key)
+    if rows is None:
+        rows = with_status(
+            investors_with_overdue(Investor.objects.using(using), today=today), today=today
+        )
+        if len(_WITH_STATUS) > 8:
+            _WITH_STATUS.clear()
+        _WITH_STATUS[key] = rows
+    return rows
 
 
 def with_status(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
