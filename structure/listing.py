@@ -12,7 +12,7 @@ from installments import overdue
 from installments.overdue import is_overdue as overdue_q
 
 from .models import ContactLogEntry
-from .rows import ALIAS, RowReader, row_template
+from .rows import ALIAS, RowReader, column_values, row_template
 from .selectors import URGENCY_ORDER, structure_row_template
 
 # Orderings whose keys are all read from the read model (structure_base): the page's ids come
@@ -129,7 +129,7 @@ class StructureListing:
         horizon = overdue.latest_natural_deadline(today)
         # The days left of the first b rows, from the grace-deadline index (exact below the
         # horizon, see structure_base), then, past it, the rare held or extended ones.
-        deadlines = list(
+        deadlines = column_values(
             regular.filter(earliest_grace_deadline__lt=horizon)
             .order_by("earliest_grace_deadline")
             .values_list("earliest_grace_deadline", flat=True)[:b]
