@@ -239,7 +239,13 @@ PARAMETER_TYPES = (
 MAX_PREPARED = 64
 
 
+_EXACT_TYPES = dict(PARAMETER_TYPES)
+
+
 def _parameter_type(value) -> str | None:
+    name = _EXACT_TYPES.get(type(value))
+    if name is not None:
+        return name
     for kind, name in PARAMETER_TYPES:
         if isinstance(value, kind):
             return name
