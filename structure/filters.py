@@ -52,6 +52,14 @@ ORDERING_LABELS = {
 TIE_BREAK = ("name", "id")
 
 
+def _frozen(value):
+    if isinstance(value, models.Model):
+        return (value._meta.label, value.pk)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
@@ -227,7 +235,18 @@ class StructureFilter(django_filters.FilterSet):
             order=self.order,
             today=self.today,
             root=self.form.root,
+            key=self.statement_key(base.db),
         )
+
+    def statement_key(self, using: str) -> tuple:
+        """Everything the listing's SQL depends on: the database, the scope (its WHERE, whose
+        repr names every value), the root, the day and the filters' cleaned values."""
+        root = self.form.root
+        values = tuple(
+            sorted((name, _frozen(value)) for name, value in self.form.cleaned_data.items())
+        )
+        scope = self.queryset.query
+        return (using, repr(scope.where), root.pk, root.path, root.depth, self.today, values)
 
     # -- the filters
 

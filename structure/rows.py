@@ -198,22 +198,78 @@ class RowReader:
             return []
         return self.read(", ".join(["%s"] * len(ids)), list(ids), **options)
 
-    def in_queryset(self, queryset: models.QuerySet, **options) -> list:
-        return self.read(*queryset_ids(queryset, self.using), **options)
+    def in_queryset(self, queryset, *, key=None, **options) -> list:
+        """The rows of `queryset`'s ids (a queryset, or a function building it); `key`, when
+        given, names everything that determines its SQL, then compiled once (`remembered`)."""
+        ids = remembered(
+            key and ("ids", *key),
+            lambda: queryset_ids(queryset() if callable(queryset) else queryset, self.using),
+        )
+        return self.read(*ids, **options)
 
 
-def column_values(queryset: models.QuerySet) -> list:
-    """The one column of a `values_list(…, flat=True)` queryset, read with a plain cursor
-    (the values converted as the ORM would, without building a Python object per row)."""
-    compiler = queryset.query.get_compiler(using=queryset.db)
+# ---------------------------------------------------------------------------- statements
+
+# Statements the ORM compiled, by a key naming every input their SQL and parameters depend
+# on (the database, the scope, the root, the day, the filters, the values read before): a
+# request whose key was seen before only executes.
+_STATEMENTS: dict = {}
+MAX_STATEMENTS = 2048
+
+
+def remembered(key, compile_):
+    if key is None:
+        return compile_()
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = compile_()
+        if len(_STATEMENTS) >= MAX_STATEMENTS:
+            _STATEMENTS.clear()
+        _STATEMENTS[key] = statement
+    return statement
+
+
+def remembered_row(key, using: str, run) -> tuple | None:
+    """The one row of a statement: `run()` (an ORM call running exactly one statement,
+    returning its row as a tuple) the first time for `key`, then its SQL alone."""
+    statement = _STATEMENTS.get(key) if key is not None else None
+    if statement is None:
+        captured = []
+
+        def capture(execute, sql, params, many, context):
+            captured.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connections[using].execute_wrapper(capture):
+            row = run()
+        if key is not None and len(captured) == 1:
+            remembered(key, lambda: captured[0])
+        return row
+    with connections[using].cursor() as cursor:
+        cursor.execute(*statement)
+        return cursor.fetchone()
+
+
+def _compiled_column(queryset: models.QuerySet, using: str):
+    compiler = queryset.query.get_compiler(using=using)
     sql, params = compiler.as_sql()
-    converters = compiler.get_converters([expression for expression, _, _ in compiler.select])
-    with connections[queryset.db].cursor() as cursor:
+    select = [expression for expression, _, _ in compiler.select]
+    return sql, params, list(compiler.get_converters(select).values())
+
+
+def column_values(build, *, using: str, key=None) -> list:
+    """The one column of the `values_list(…, flat=True)` queryset `build()`, read with a
+    plain cursor (the values converted as the ORM would, without an object per row)."""
+    sql, params, converters = remembered(
+        key and ("column", *key), lambda: _compiled_column(build(), using)
+    )
+    connection = connections[using]
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         values = [row[0] for row in cursor.fetchall()]
-    for converter_list, expression in converters.values():
+    for converter_list, expression in converters:
         for converter in converter_list:
-            values = [converter(value, expression, connections[queryset.db]) for value in values]
+            values = [converter(value, expression, connection) for value in values]
     return values
 
 
