@@ -90,9 +90,11 @@ def build_template(build, using: str = "default") -> RowTemplate:
         raise ValueError("the row query must read the investors alone, unfiltered")
     select = compiler.select
     model_fields = [field.attname for field in Investor._meta.concrete_fields]
-    names = [alias for _, _, alias in select]
-    annotations = tuple(names[len(model_fields) :])
-    if len(names) != len(model_fields) + len(annotations) or None in annotations:
+    columns = [
+        getattr(getattr(expression, "target", None), "attname", None) for expression, _, _ in select
+    ]
+    annotations = tuple(alias for _, _, alias in select[len(model_fields) :])
+    if columns[: len(model_fields)] != model_fields or None in annotations:
         raise ValueError("the row query selects something other than columns and annotations")
     return RowTemplate(
         sql=sql,
