@@ -1,6 +1,6 @@
-"""The measurements that run inside one database: the scan, its SQL floor, the rescan, the
-naive loop and the Structure request. Every one leaves the data as it found it: each write
-runs in a transaction that is rolled back.
+"""The measurements that run inside one database: the scan, its SQL floor, the rescan and
+the naive loop (the Structure request's timing is in bench.structure_timing). Every one
+leaves the data as it found it: each write runs in a transaction that is rolled back.
 """
 
 from __future__ import annotations
@@ -462,33 +462,6 @@ def measure_naive(scan_date: dt.date, sample: int) -> dict:
         "naive_plans_active": active,
         "naive_extrapolated": limit is not None,
         "naive_plans_cancelled": cancelled,
-    }
-
-
-# ---------------------------------------------------------------------------- the Structure
-
-
-def measure_structure(token: str, page: int, requests: int) -> dict:
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
-    url = structure_url(page)
-    for _ in range(2):  # warm the connection, the caches and the plan
-        response = client.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content!r}")
-    times, queries = [], 0
-    for _ in range(requests):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-        queries = max(queries, len(captured.captured_queries))
-        assert response.status_code == 200
-    times.sort()
-    return {
-        "structure_p50_ms": statistics.median(times),
-        "structure_p95_ms": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
-        "structure_queries": queries,
-        "structure_count": response.json()["count"],
     }
 
 

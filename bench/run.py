@@ -37,6 +37,8 @@ KEYS = (
     "reminders_per_second",
     "structure_p50_ms",
     "structure_p95_ms",
+    "structure_sql_ms",
+    "structure_python_share",
     "structure_size_ratio",
     "structure_queries",
     "api_vs_hello",
@@ -48,6 +50,7 @@ TARGETS = {
     "naive_vs_scan": ("≥", 100),
     "reminders_per_second": ("≥", 10_000),
     "structure_p95_ms": ("≤", 50),
+    "structure_python_share": ("≤", 0.5),
     "structure_size_ratio": ("≤", 1.2),
     "structure_queries": ("≤", 6),
     "api_vs_hello": ("≥", 0.3),
@@ -175,6 +178,21 @@ def run(
             port, structure_url(scale.page), auth, scale.load_seconds
         )
 
+    loads = {"structure": structure_rps, "hello": hello_rps}
+    figures = _figures(at_base, at_tenfold, loads)
+    details = {
+        "scale": scale_name,
+        "databases": {base: at_base["database_size"], tenfold: at_tenfold["database_size"]},
+        "portfolio": {k: v for k, v in portfolio.items() if k != "top_token"},
+        "grown": grown,
+        **_measured_details(at_base, at_tenfold, loads, scale.page),
+        "machine": machine(server),
+    }
+    write(out, figures, details, at_base.get("explain", {}))
+    return figures
+
+
+def _figures(at_base: dict, at_tenfold: dict, loads: dict) -> dict:
     figures = {
         "scan_seconds": at_base["scan_seconds"],
         "scan_floor_seconds": at_base["scan_floor_seconds"],
@@ -185,16 +203,17 @@ def run(
         "reminders_per_second": at_base["reminders_per_second"],
         "structure_p50_ms": at_base["structure_p50_ms"],
         "structure_p95_ms": at_base["structure_p95_ms"],
+        "structure_sql_ms": at_base["structure_sql_ms"],
+        "structure_python_share": at_base["structure_python_share"],
         "structure_size_ratio": at_tenfold["structure_p95_ms"] / at_base["structure_p95_ms"],
         "structure_queries": at_base["structure_queries"],
-        "api_vs_hello": structure_rps / hello_rps,
+        "api_vs_hello": loads["structure"] / loads["hello"],
     }
-    figures = {key: _round(figures[key]) for key in KEYS}
-    details = {
-        "scale": scale_name,
-        "databases": {base: at_base["database_size"], tenfold: at_tenfold["database_size"]},
-        "portfolio": {k: v for k, v in portfolio.items() if k != "top_token"},
-        "grown": grown,
+    return {key: _round(figures[key]) for key in KEYS}
+
+
+def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -> dict:
+    return {
         "scan": {
             "plans_cancelled": at_base["plans_cancelled"],
             "reminders_written": at_base["reminders_written"],
@@ -212,18 +231,15 @@ def run(
             "broker_messages": at_base["reminders_messages"],
         },
         "structure": {
-            "path": structure_url(scale.page),
+            "path": structure_url(page),
             "overdue_clients": at_base["structure_count"],
             "p95_ms_at_10x": at_tenfold["structure_p95_ms"],
-            "requests_per_second": structure_rps,
-            "hello_requests_per_second": hello_rps,
+            "requests_per_second": loads["structure"],
+            "hello_requests_per_second": loads["hello"],
             "gunicorn_workers": load.WORKERS,
             "concurrency": load.CONCURRENCY,
         },
-        "machine": machine(server),
     }
-    write(out, figures, details, at_base.get("explain", {}))
-    return figures
 
 
 def _round(value):

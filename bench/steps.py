@@ -17,7 +17,7 @@ from django.db import connection
 from backoffice.lib.dates import business_today
 from installments.models import Plan
 
-from . import generate, measure
+from . import generate, measure, structure_timing
 from .scale import SCALES
 
 logger = logging.getLogger("bench")
@@ -193,7 +193,9 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
             )
     logger.info("timing the Structure request")
     result.update(
-        measure.measure_structure(portfolio["top_token"], scale.page, scale.structure_requests)
+        structure_timing.measure_structure(
+            portfolio["top_token"], scale.page, scale.structure_requests
+        )
     )
     if explain:
         result["explain"] = measure.explain(scan_date, portfolio["top_token"], scale.page)

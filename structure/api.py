@@ -123,6 +123,10 @@ class LastContactSerializer(serializers.Serializer):
     promise_state = serializers.ChoiceField(choices=PromiseState.choices, allow_null=True)
 
 
+# One instance for every row: a serializer copies its declared fields when first used.
+_LAST_CONTACT = LastContactSerializer()
+
+
 class StructureRowSerializer(serializers.Serializer):
     """One investor of the structure, as SPEC §5 lists it, plus `messenger`, `status` and
     `last_contact`. Every value is an annotation of the one list query."""
@@ -145,7 +149,7 @@ class StructureRowSerializer(serializers.Serializer):
     def get_last_contact(self, row) -> dict | None:
         if row.contact_outcome is None:
             return None
-        return LastContactSerializer(
+        return _LAST_CONTACT.to_representation(
             {
                 "outcome": row.contact_outcome,
                 "at": row.contact_at,
@@ -153,7 +157,7 @@ class StructureRowSerializer(serializers.Serializer):
                 "promised_amount": row.contact_promised_amount,
                 "promise_state": row.promise_state,
             }
-        ).data
+        )
 
 
 class StructureFilterBackend(DjangoFilterBackend):

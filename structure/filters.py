@@ -52,6 +52,14 @@ ORDERING_LABELS = {
 TIE_BREAK = ("name", "id")
 
 
+def _frozen(value):
+    if isinstance(value, models.Model):
+        return (value._meta.label, value.pk)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
@@ -179,6 +187,7 @@ class StructureFilter(django_filters.FilterSet):
             queryset = Investor.objects.all()
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.today = today or business_today()
+        self.base = None
         self.ordering_keys = ["urgency"]
         self.order = [*URGENCY_ORDER, *TIE_BREAK]
 
@@ -195,23 +204,49 @@ class StructureFilter(django_filters.FilterSet):
 
     def filter_queryset(self, queryset):
         """Every row with every value, in order (the CSV export). Pages read `listing`."""
-        root = self.form.root
-        if root is None:
-            self.base = queryset.none()
+        base = self.filtered_base(queryset)
+        if base is None:
             return queryset.none()
-        # The filters see only the read model's columns (structure_base): the rows' amounts
-        # and contacts are added after, to what is read.
-        self.base = super().filter_queryset(structure_base(queryset, root=root, today=self.today))
-        return with_row_values(self.base, today=self.today).order_by(*self.order)
+        return with_row_values(base, today=self.today).order_by(*self.order)
+
+    def filtered_base(self, queryset=None):
+        """The filtered `structure_base`, without the rows' values (None without a root).
+        The filters see only the read model's columns: the rows' amounts and contacts are
+        added after, to what is read."""
+        if getattr(self, "base", None) is None:
+            root = self.form.root
+            if root is None:
+                return None
+            queryset = self.queryset.all() if queryset is None else queryset
+            base = structure_base(queryset, root=root, today=self.today)
+            self.base = super().filter_queryset(base)
+        return self.base
 
     def listing(self) -> StructureListing | list:
-        """The filtered rows as a sequence for a Paginator: each page reads its own rows."""
-        qs = self.qs
-        if not qs.query.can_filter() or self.form.root is None:
+        """The filtered rows as a sequence for a Paginator: each page reads its own rows
+        (never the whole annotated queryset `qs`, the reference the tests compare with)."""
+        self.is_valid()  # validates the form, as `qs` does, and resolves the root
+        base = self.filtered_base() if self.form.root is not None else None
+        if base is None:
             return []
         return StructureListing(
-            self.base, keys=self.ordering_keys, order=self.order, today=self.today
+            base,
+            keys=self.ordering_keys,
+            order=self.order,
+            today=self.today,
+            root=self.form.root,
+            key=self.statement_key(base.db),
         )
+
+    def statement_key(self, using: str) -> tuple:
+        """Everything the listing's SQL depends on: the database, the scope (its WHERE, whose
+        repr names every value), the root, the day and the filters' cleaned values."""
+        root = self.form.root
+        values = tuple(
+            sorted((name, _frozen(value)) for name, value in self.form.cleaned_data.items())
+        )
+        scope = self.queryset.query
+        return (using, repr(scope.where), root.pk, root.path, root.depth, self.today, values)
 
     # -- the filters
 

@@ -4,6 +4,8 @@ with a fixed number of queries whatever the structure's size."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -12,7 +14,8 @@ from installments import overdue
 from installments.overdue import is_overdue as overdue_q
 
 from .models import ContactLogEntry
-from .selectors import URGENCY_ORDER, with_row_values
+from .rows import ALIAS, RowReader, column_values, remembered_row, row_template
+from .selectors import URGENCY_ORDER, structure_row_template
 
 # Orderings whose keys are all read from the read model (structure_base): the page's ids come
 # from the path index, and only the page's rows get their amounts and contacts.
@@ -23,23 +26,37 @@ CHEAP_ORDER_KEYS = {"days_left", "-days_left", "name", "-name", "level", "-level
 URGENCY_WALK_FROM = 500
 
 
+@dataclass(frozen=True)
+class Regular:
+    """The overdue rows outside the promises: built only when a statement is compiled."""
+
+    queryset: Callable[[], InvestorQuerySet]
+    key: tuple | None
+
+
 class StructureListing:
     """The ordered, filtered rows of a structure as a sequence a Paginator pages through:
     `count()` and slices. Each slice is read with a fixed number of queries, whatever the
     structure's size, and per-row subqueries run only for the rows around the page.
 
     `base` is a filtered `structure_base` queryset; `order` the ordering expressions of
-    `keys` (see structure.filters.ORDERINGS), ending with the tie break.
+    `keys` (see structure.filters.ORDERINGS), ending with the tie break. `key`, when given,
+    names everything `base`'s SQL depends on: its statements are then compiled once per
+    process (structure.rows.remembered), and a request only executes them.
     """
 
     ordered = True  # for Paginator: the order is explicit
 
-    def __init__(self, base: InvestorQuerySet, *, keys: list[str], order: list, today):
+    def __init__(self, base, *, keys: list[str], order: list, today, root, key=None):
         self.base = base
+        self.key = key
         self.keys = keys
         self.order = order
         self.today = today
         self._counts: dict | None = None
+        # Each row's values, from the SQL compiled once per process (structure.rows).
+        template = row_template(structure_row_template, key="structure", using=base.db)
+        self.rows = RowReader(template, today=today, root_depth=root.depth, using=base.db)
 
     def _count_all(self) -> dict:
         if self._counts is None:
@@ -47,11 +64,21 @@ class StructureListing:
             # Not COUNT(id): the path index does not hold the id, and with only its own
             # columns named the count can be an index-only scan (PostgreSQL). The overdue
             # have an oldest unpaid due date, so counting it counts them.
-            self._counts = self.base.aggregate(
-                total=models.Count("*"),
-                overdue=models.Count("oldest_unpaid_due_date", filter=is_overdue),
+            total, overdue = remembered_row(
+                self._key("count"),
+                self.base.db,
+                lambda: tuple(
+                    self.base.aggregate(
+                        total=models.Count("*"),
+                        overdue=models.Count("oldest_unpaid_due_date", filter=is_overdue),
+                    ).values()
+                ),
             )
+            self._counts = {"total": total, "overdue": overdue}
         return self._counts
+
+    def _key(self, *parts):
+        return None if self.key is None else (*self.key, *parts)
 
     def count(self) -> int:
         return self._count_all()["total"]
@@ -71,13 +98,16 @@ class StructureListing:
             return self._urgency_slice(start, stop)
         if all(key in CHEAP_ORDER_KEYS for key in self.keys):
             ids = list(self.base.order_by(*self.order).values_list("pk", flat=True)[start:stop])
-            rows = {
-                row.pk: row
-                for row in with_row_values(self.base, today=self.today).filter(pk__in=ids)
-            }
+            rows = {row.pk: row for row in self.rows.in_ids(ids)}
             return [rows[pk] for pk in ids]
         # The overdue amount depends on the day: computed for every row to order by it.
-        return list(with_row_values(self.base, today=self.today).order_by(*self.order)[start:stop])
+        return self.rows.in_queryset(
+            self.base, key=self._key("all"), order=self.order, limit=stop - start, offset=start
+        )
+
+    def iterator(self, chunk_size: int = 2000):
+        """Every row, in order, read in chunks (the CSV export): the same SQL as the pages."""
+        return self.rows.stream(self.base, order=self.order, chunk_size=chunk_size)
 
     # -- most urgent first
 
@@ -90,22 +120,32 @@ class StructureListing:
         today = self.today
         is_overdue = overdue_q(today)
         promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
-        candidates = with_row_values(self.base.filter(is_overdue, pk__in=promised), today=today)
-        special = list(candidates.exclude(urgency=1).order_by(*URGENCY_ORDER, "name", "id"))
+        special = self.rows.in_queryset(
+            self.base.filter(is_overdue, pk__in=promised),
+            key=self._key("special"),
+            outer=f"{ALIAS}.urgency <> 1",
+            order=[*URGENCY_ORDER, "name", "id"],
+        )
         broken = [row for row in special if row.urgency == 0]
         waiting = [row for row in special if row.urgency == 2]
         counts = self._count_all()
-        regular = self.base.filter(is_overdue).exclude(pk__in=[row.pk for row in special])
+        special_ids = [row.pk for row in special]
+        regular = Regular(
+            lambda: self.base.filter(is_overdue).exclude(pk__in=special_ids),
+            key=self._key("regular", *special_ids),
+        )
         groups = [
             (len(broken), lambda a, b: broken[a:b]),
             (counts["overdue"] - len(special), lambda a, b: self._overdue_slice(regular, a, b)),
             (len(waiting), lambda a, b: waiting[a:b]),
             (
                 counts["total"] - counts["overdue"],
-                lambda a, b: list(
-                    with_row_values(self.base.exclude(is_overdue), today=today).order_by(
-                        "name", "id"
-                    )[a:b]
+                lambda a, b: self.rows.in_queryset(
+                    self.base.exclude(is_overdue),
+                    key=self._key("rest"),
+                    order=["name", "id"],
+                    limit=b - a,
+                    offset=a,
                 ),
             ),
         ]
@@ -118,20 +158,26 @@ class StructureListing:
             offset += size
         return rows
 
-    def _overdue_slice(self, regular: InvestorQuerySet, a: int, b: int) -> list:
+    def _overdue_slice(self, regular: Regular, a: int, b: int) -> list:
         today = self.today
         horizon = overdue.latest_natural_deadline(today)
         # The days left of the first b rows, from the grace-deadline index (exact below the
         # horizon, see structure_base), then, past it, the rare held or extended ones.
-        deadlines = list(
-            regular.filter(earliest_grace_deadline__lt=horizon)
-            .order_by("earliest_grace_deadline")
-            .values_list("earliest_grace_deadline", flat=True)[:b]
+        deadlines = column_values(
+            lambda: (
+                regular.queryset()
+                .filter(earliest_grace_deadline__lt=horizon)
+                .order_by("earliest_grace_deadline")
+                .values_list("earliest_grace_deadline", flat=True)[:b]
+            ),
+            using=self.base.db,
+            key=regular.key and (*regular.key, "deadlines", b),
         )
         days = [(deadline - today).days for deadline in deadlines]
         if len(days) < b:
             days += list(
-                regular.filter(earliest_grace_deadline__gte=horizon)
+                regular.queryset()
+                .filter(earliest_grace_deadline__gte=horizon)
                 .order_by("days_left")
                 .values_list("days_left", flat=True)[: b - len(days)]
             )
@@ -139,14 +185,20 @@ class StructureListing:
             return []
         low, high = days[a], days[min(b, len(days)) - 1]
         before = days.index(low)
-        if today + dt.timedelta(days=high) < horizon:
-            window = regular.filter(
-                earliest_grace_deadline__gte=today + dt.timedelta(days=low),
-                earliest_grace_deadline__lte=today + dt.timedelta(days=high),
-            )
-        else:
-            window = regular.filter(days_left__gte=low, days_left__lte=high)
-        ordered = with_row_values(window, today=today).order_by(
-            "days_left", models.F("overdue_amount").desc(), "name", "id"
+        natural = today + dt.timedelta(days=high) < horizon
+
+        def window():
+            if natural:
+                return regular.queryset().filter(
+                    earliest_grace_deadline__gte=today + dt.timedelta(days=low),
+                    earliest_grace_deadline__lte=today + dt.timedelta(days=high),
+                )
+            return regular.queryset().filter(days_left__gte=low, days_left__lte=high)
+
+        return self.rows.in_queryset(
+            window,
+            key=regular.key and (*regular.key, "window", low, high),
+            order=["days_left", "-overdue_amount", "name", "id"],
+            limit=b - a,
+            offset=a - before,
         )
-        return list(ordered[a - before : b - before])

@@ -37,7 +37,34 @@ def structure_base(
     investors' read model alone (`installments.read_model.investors_with_overdue`): `level`,
     `overdue`, `oldest_overdue_due_date`, `grace_deadline`, `days_left`, `has_active_plan`,
     `status`. Counting, filtering and ordering on these reads the path index only."""
-    rows = investors_with_overdue(queryset.in_structure_of(root).with_level(root), today=today)
+    if queryset.query.is_empty():
+        rows = investors_with_overdue(queryset.in_structure_of(root), today=today)
+        return with_status(rows, today=today).with_level(root)
+    # The annotations resolved once per day and database, then narrowed to the structure.
+    rows = _investors_with_status(today, queryset.db).all() & queryset.in_structure_of(root)
+    return rows.with_level(root)
+
+
+_WITH_STATUS: dict = {}
+
+
+def _investors_with_status(today: dt.date, using: str) -> InvestorQuerySet:
+    """Every investor annotated by `investors_with_overdue` and `with_status` for `today`:
+    built once per day and database in this process (never evaluated, only cloned)."""
+    key = (today, using)
+    rows = _WITH_STATUS.get(key)
+    if rows is None:
+        rows = with_status(
+            investors_with_overdue(Investor.objects.using(using), today=today), today=today
+        )
+        if len(_WITH_STATUS) > 8:
+            _WITH_STATUS.clear()
+        _WITH_STATUS[key] = rows
+    return rows
+
+
+def with_status(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
+    """`status` of rows annotated by `investors_with_overdue`."""
     return rows.annotate(
         status=models.Case(
             models.When(overdue=True, days_left__lt=0, then=models.Value(RowStatus.PAST_DEADLINE)),
@@ -90,6 +117,13 @@ def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQueryS
             output_field=models.IntegerField(),
         ),
     )
+
+
+def structure_row_template(today: dt.date) -> InvestorQuerySet:
+    """Every investor with every value a Structure row shows but `level` (which counts from
+    a root): the query `structure.rows` compiles once per process."""
+    rows = investors_with_overdue(Investor.objects.all(), today=today)
+    return with_row_values(with_status(rows, today=today), today=today)
 
 
 def structure_investors(

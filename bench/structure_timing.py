@@ -1,0 +1,71 @@
+"""The Structure request timed in process: its latency, and how much of it is Python (the
+request's time minus the time its SQL statements take, driver round trips included)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+
+from django.db import connection
+from django.test import Client
+
+from .endpoints import structure_url
+
+
+class SqlClock:
+    """Adds up the time the connection spends executing statements (and their count)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.statements = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.statements += 1
+
+
+@contextmanager
+def sql_clock():
+    clock = SqlClock()
+    with connection.execute_wrapper(clock):
+        yield clock
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def measure_structure(token: str, page: int, requests: int) -> dict:
+    """`requests` timed GETs of the Structure page after two warm-ups. The Python share is
+    the median over the requests of (request time − SQL time) ÷ request time."""
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    url = structure_url(page)
+    for _ in range(2):  # warm the connection, the caches, the plan and the compiled SQL
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content!r}")
+    times, sql_times, shares, queries = [], [], [], 0
+    for _ in range(requests):
+        with sql_clock() as clock:
+            started = time.perf_counter()
+            response = client.get(url)
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 200
+        times.append(elapsed * 1000)
+        sql_times.append(clock.seconds * 1000)
+        shares.append((elapsed - clock.seconds) / elapsed)
+        queries = max(queries, clock.statements)
+    return {
+        "structure_p50_ms": statistics.median(times),
+        "structure_p95_ms": _p95(times),
+        "structure_sql_ms": statistics.median(sql_times),
+        "structure_python_share": statistics.median(shares),
+        "structure_queries": queries,
+        "structure_count": response.json()["count"],
+    }
