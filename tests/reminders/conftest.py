@@ -162,7 +162,7 @@ class Workers:
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
-                "--logstep=INFO",
+                "--loglevel=INFO",
                 "-n",
                 f"{name}@%h",
             ],
@@ -207,21 +207,10 @@ class Workers:
         return counts
 
 
-def seed_defaults() -> None:
-    """The cadence, texts and beat entries of the data migration. A transactional test's
-    flush empties every table, migration-seeded rows included; seeding is idempotent."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("reminders.migrations.0002_default_cadence_texts_and_schedule").seed(
-        apps, None
-    )
-
-
 @pytest.fixture
 def workers(transactional_db, redis_broker, tmp_path):
-    seed_defaults()
+    # The tests using it are marked `serialized_rollback`: a transactional test's flush empties
+    # the cadence and texts of the data migration, which the workers read.
     pool = Workers(tmp_path, redis_broker)
     yield pool
     pool.stop_all()

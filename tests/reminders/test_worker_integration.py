@@ -21,7 +21,12 @@ from reminders.scan import scan
 from reminders.services import reminders_redispatch
 from tests.factories import InvestorFactory, make_plan
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# The serialized rollback puts back what a transactional test's flush empties: the cadence,
+# texts and beat entries of the data migration, which the workers read.
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 DAY = dt.timedelta(days=1)
 CLOSED_PORT_BROKER = "redis://127.0.0.1:1/3"
