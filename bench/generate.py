@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 from django.db import connection as default_connection
 from django.db import transaction
@@ -36,10 +35,11 @@ from installments import rules
 from .scale import Scale
 
 logger = logging.getLogger("bench")
+GRACE = rules.GRACE_DAYS  # the grace days, in the SQL below
 
 GENERATOR_VERSION = 2
 TOP_USERNAME = "bench-top-participant"
-FINAL_FRACTION = Fraction(2, 3)
+FINAL_FRACTION = rules.DEFAULT_FINAL_PAYMENT_FRACTION
 # Another participant's clone of the portfolio starts at this id (the "10x" dataset): below
 # 36**6 an id's path step starts with "0", so a clone's step is the original's with its first
 # character replaced (see grow).
@@ -299,7 +299,7 @@ def build_plans(scale: Scale, today: dt.date, rng: random.Random) -> Iterator[Pl
             if label == "cancelled":
                 unpaid_due = today - rng.randint(rules.GRACE_DAYS + 2, 700) * day
             elif label == "overdue":
-                # days left = due + 19 − today cycles through 0..18
+                # days left = due + the grace days − today cycles through 0 .. grace days − 1
                 unpaid_due = today - (rules.GRACE_DAYS - index % rules.GRACE_DAYS) * day
             elif label == "past_deadline":
                 unpaid_due = today - (rules.GRACE_DAYS + 1) * day
@@ -475,13 +475,13 @@ WHERE p.status = 'completed' AND i.plan_id = p.id AND i.number = s.installment_c
 """
 
 # The audit entries the nightly scans wrote for the plans cancelled before today.
-CANCELLED_EVENTS = """
+CANCELLED_EVENTS = f"""
 INSERT INTO installments_planevent (plan_id, kind, at, actor_id, reason, data)
 SELECT p.id, 'cancelled', (p.cancelled_on + time '02:00') AT TIME ZONE %(zone)s, NULL,
-       'Grace deadline ' || (p.oldest_unpaid_due_date + 19) || ' passed (oldest unpaid '
+       'Grace deadline ' || (p.oldest_unpaid_due_date + {GRACE}) || ' passed (oldest unpaid '
            || 'installment due ' || p.oldest_unpaid_due_date || ').',
        jsonb_build_object('scan_date', p.cancelled_on,
-                          'grace_deadline', p.oldest_unpaid_due_date + 19)
+                          'grace_deadline', p.oldest_unpaid_due_date + {GRACE})
 FROM installments_plan p WHERE p.status = 'cancelled'
 ORDER BY p.id
 """
@@ -720,12 +720,12 @@ GROWN_TABLES = ("clients_investor", "installments_plan", "installments_installme
 
 # The Structure's read model (clients.services.investor_overdue_refresh), set-based for every
 # investor from `from_id` on: what the services keep, computed once after the bulk load.
-INVESTOR_READ_MODEL = """
+INVESTOR_READ_MODEL = f"""
 UPDATE clients_investor AS i
 SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace
 FROM (
     SELECT investor_id, MIN(oldest_unpaid_due_date) AS oldest,
-           MIN(GREATEST(oldest_unpaid_due_date + 19, hold_until, grace_extended_to)) AS grace
+           MIN(GREATEST(oldest_unpaid_due_date + {GRACE}, hold_until, grace_extended_to)) AS grace
     FROM installments_plan
     WHERE status = 'active' AND investor_id >= %(from_id)s
     GROUP BY investor_id

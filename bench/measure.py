@@ -26,6 +26,7 @@ from reminders import scan as reminder_scan
 from .endpoints import structure_url
 
 logger = logging.getLogger("bench")
+GRACE = rules.GRACE_DAYS  # the grace days, in the SQL below
 
 
 class _Rollback(Exception):
@@ -74,14 +75,14 @@ def scan(scan_date: dt.date) -> int:
 # The least SQL that does the same night's work: one statement that cancels the plans past
 # their deadline and writes their audit entries with the overdue amount, then one that
 # writes the reminder rows (see floor_reminder_sql).
-FLOOR_SQL = """
+FLOOR_SQL = f"""
 WITH cancelled AS (
     UPDATE installments_plan SET status = 'cancelled', cancelled_on = %(day)s
     WHERE status = 'active' AND oldest_unpaid_due_date < %(latest)s
       AND (hold_until IS NULL OR hold_until < %(day)s)
       AND (grace_extended_to IS NULL OR grace_extended_to < %(day)s)
     RETURNING id, oldest_unpaid_due_date,
-              GREATEST(oldest_unpaid_due_date + 19, hold_until, grace_extended_to) AS deadline
+              GREATEST(oldest_unpaid_due_date + {GRACE}, hold_until, grace_extended_to) AS deadline
 )
 INSERT INTO installments_planevent (plan_id, kind, at, actor_id, reason, data)
 SELECT c.id, 'cancelled', now(), NULL,
@@ -187,7 +188,7 @@ WITH news AS (
     FROM installments_plan p JOIN clients_investor v ON v.id = p.investor_id
     WHERE p.status = 'active' AND p.oldest_unpaid_due_date < %(day)s
       AND (p.hold_until IS NULL OR p.hold_until < %(day)s)
-      AND GREATEST(p.oldest_unpaid_due_date + 19, p.hold_until, p.grace_extended_to)
+      AND GREATEST(p.oldest_unpaid_due_date + {GRACE}, p.hold_until, p.grace_extended_to)
           >= %(day)s
     UNION ALL
     SELECT v.path, 0, 1

@@ -207,10 +207,38 @@ class Workers:
         return counts
 
 
+def seed_defaults() -> None:
+    """The cadence steps and texts of the data migration, written again with today's models:
+    a transactional test's flush empties every table, migration-seeded rows included."""
+    import importlib
+
+    from reminders.models import CadenceStep, MessageTemplate
+
+    seeded = importlib.import_module("reminders.migrations.0002_default_cadence_texts_and_schedule")
+    for code, name, trigger, offset, recipient, email, sms, texts in seeded.LEVELS:
+        step, _ = CadenceStep.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "trigger": trigger,
+                "offset_days": offset,
+                "recipient": recipient,
+                "by_email": email,
+                "by_sms": sms,
+                "by_messenger": False,
+            },
+        )
+        for language, (subject, body, short) in texts.items():
+            MessageTemplate.objects.get_or_create(
+                step=step,
+                language=language,
+                defaults={"subject": subject, "body": body, "short_text": short},
+            )
+
+
 @pytest.fixture
 def workers(transactional_db, redis_broker, tmp_path):
-    # The tests using it are marked `serialized_rollback`: a transactional test's flush empties
-    # the cadence and texts of the data migration, which the workers read.
+    seed_defaults()
     pool = Workers(tmp_path, redis_broker)
     yield pool
     pool.stop_all()

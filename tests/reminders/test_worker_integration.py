@@ -21,12 +21,7 @@ from reminders.scan import scan
 from reminders.services import reminders_redispatch
 from tests.factories import InvestorFactory, make_plan
 
-# The serialized rollback puts back what a transactional test's flush empties: the cadence,
-# texts and beat entries of the data migration, which the workers read.
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 DAY = dt.timedelta(days=1)
 CLOSED_PORT_BROKER = "redis://127.0.0.1:1/3"
