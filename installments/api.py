@@ -1,6 +1,8 @@
 """Packages, plans and payments over HTTP: thin views over `installments.services` and the
 Plan querysets. Every rule is the services' and `rules`'; this module parses and renders."""
 
+import datetime as dt
+
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -132,7 +134,10 @@ class PlanSerializer(serializers.ModelSerializer):
     oldest_overdue_due_date = serializers.DateField(read_only=True, allow_null=True)
     grace_deadline = serializers.DateField(read_only=True, allow_null=True)
     days_left = serializers.IntegerField(read_only=True, allow_null=True)
-    on_hold_until = serializers.DateField(source="hold_until", read_only=True, allow_null=True)
+    on_hold_until = serializers.SerializerMethodField(
+        help_text="The end of the plan's hold while it is on hold (active, hold not over); "
+        "null otherwise, also for a plan paid off or cancelled during its hold."
+    )
     shares_credited = serializers.IntegerField(read_only=True)
     installments = InstallmentSerializer(many=True, read_only=True)
     ledger = LedgerEntrySerializer(many=True, read_only=True)
@@ -164,6 +169,11 @@ class PlanSerializer(serializers.ModelSerializer):
             "ledger",
         ]
         read_only_fields = fields
+
+
+    def get_on_hold_until(self, plan: Plan) -> dt.date | None:
+        # The `on_hold` annotation is `Plan.is_on_hold` on the business day.
+        return plan.hold_until if plan.on_hold else None
 
 
 class PlanCreateSerializer(serializers.Serializer):

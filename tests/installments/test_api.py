@@ -824,3 +824,15 @@ def test_a_participant_reads_the_payments_of_their_structure_only(participant_cl
     assert participant_client.get(f"/api/payments/{own.pk}/").status_code == 200
     assert participant_client.get(f"/api/payments/{other.pk}/").status_code == 404
     assert participant_client.get("/api/payments/?reference=THEIRS").json()["count"] == 0
+
+
+def test_a_plan_paid_off_during_its_hold_is_no_longer_on_hold(staff_client, today):
+    plan = make_plan(first_due_date=today, today=today, installment_count=1)
+    until = today + dt.timedelta(days=20)
+    plan_hold(plan=plan, until=until, reason="Travelling", today=today)
+    assert staff_client.get(f"/api/plans/{plan.pk}/").json()["on_hold_until"] == until.isoformat()
+    payment_record(
+        plan=plan, amount=str(plan.price), received_on=today, reference="PAID-OFF", today=today
+    )
+    body = staff_client.get(f"/api/plans/{plan.pk}/").json()
+    assert (body["status"], body["on_hold_until"]) == ("completed", None)
