@@ -8,7 +8,7 @@ PORT ?= 8000
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-postgres lint format check serve scan bench clean
+.PHONY: help demo test test-postgres test-faults lint format check serve scan bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,11 @@ test: $(BIN)/.installed  ## Run the whole test suite (SQLite unless DATABASE_URL
 
 test-postgres: $(BIN)/.installed  ## The test suite on PostgreSQL ($(POSTGRES_URL))
 	DATABASE_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(MAKE) --no-print-directory test
+
+test-faults: $(BIN)/.installed  ## The fault-injection trials (own Redis, prefork workers) on PostgreSQL; table in test-artifacts/faults.txt
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} CELERY_TASK_ALWAYS_EAGER=true \
+	DATABASE_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(BIN)/pytest -p no:cacheprovider \
+		tests/reminders/test_faults.py
 
 lint: $(BIN)/.installed  ## ruff check, format check, and the import contract between the apps
 	$(BIN)/ruff check .

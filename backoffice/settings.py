@@ -204,7 +204,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged message after this; longer than any task's time limit.
 # Waiting rows never rely on it: the periodic re-dispatch hands them over again.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A broker that stops answering (paused, a dead network path) must not hang the scan or
+    # a worker: every connect and every reply waits at most this long.
+    "socket_connect_timeout": env.float("CELERY_BROKER_TIMEOUT", default=3.0),
+    "socket_timeout": env.float("CELERY_BROKER_TIMEOUT", default=3.0),
+    "socket_keepalive": True,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_TIMEOUT", default=3.0)
+# A publish that fails is retried a little, not for the default minutes; the outbox rows are
+# the truth and the periodic re-dispatch hands over whatever a publish left behind.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -226,6 +240,12 @@ MESSENGER_BACKEND = env("MESSENGER_BACKEND", default="reminders.channels.Console
 MESSENGER_GATEWAY_URL = env("MESSENGER_GATEWAY_URL", default="")
 MESSENGER_GATEWAY_TOKEN = env("MESSENGER_GATEWAY_TOKEN", default="")
 REMINDER_GATEWAY_TIMEOUT = env.int("REMINDER_GATEWAY_TIMEOUT", default=10)
+# Every SMTP connection (reminders and the admins' alerts) gives up after this many seconds.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=REMINDER_GATEWAY_TIMEOUT)
+# A send interrupted by a crash, on a channel without an idempotency key (email, the console
+# backends): "uncertain" for an admin (at most once), unless its channel is listed here,
+# then sent again (at least once). Gateways with an idempotency key retry with the same key.
+REMINDER_AT_LEAST_ONCE_CHANNELS = env.list("REMINDER_AT_LEAST_ONCE_CHANNELS", default=[])
 REMINDER_MESSAGE_ID_DOMAIN = env("REMINDER_MESSAGE_ID_DOMAIN", default="backoffice.local")
 # Local hours (in the recipient's time zone) in which SMS and messenger wait for the morning.
 # Email does not ring a phone, so it goes out at once unless listed. Empty: no quiet hours.
@@ -234,11 +254,16 @@ REMINDER_QUIET_CHANNELS = env.list("REMINDER_QUIET_CHANNELS", default=["sms", "m
 REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=6)
 REMINDER_RETRY_SECONDS = env.int("REMINDER_RETRY_SECONDS", default=60)
 # A claimed ("sending") row whose worker died is taken over after this; above the delivery
-# task's hard time limit (60 s), so a slow but living worker is never overtaken.
+# task's hard time limit (240 s), so a slow but living worker is never overtaken.
 REMINDER_CLAIM_SECONDS = env.int("REMINDER_CLAIM_SECONDS", default=300)
 # Pending rows handed to the broker this long ago and still not taken are handed over again.
 REMINDER_REDISPATCH_AFTER_SECONDS = env.int("REMINDER_REDISPATCH_AFTER_SECONDS", default=900)
 REMINDER_CHUNK_SIZE = env.int("REMINDER_CHUNK_SIZE", default=500)
+REMINDER_DELIVER_BATCH = env.int("REMINDER_DELIVER_BATCH", default=100)
+# A scan chunk handed over or running is left alone this long; after it, still not done, its
+# worker or the scan running it in-process died and the re-dispatch takes it. Above the
+# chunk task's hard time limit (300 s).
+REMINDER_CHUNK_LEASE_SECONDS = env.int("REMINDER_CHUNK_LEASE_SECONDS", default=330)
 REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=7)
 REMINDER_DIGEST_NAMES = env.int("REMINDER_DIGEST_NAMES", default=10)
 REMINDER_PAYMENT_INSTRUCTIONS = env(

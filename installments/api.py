@@ -170,7 +170,6 @@ class PlanSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-
     def get_on_hold_until(self, plan: Plan) -> dt.date | None:
         # The `on_hold` annotation is `Plan.is_on_hold` on the business day.
         return plan.hold_until if plan.on_hold else None

@@ -20,7 +20,7 @@ from .models import (
     ScanChunk,
     ScanRun,
 )
-from .services import reminder_retry
+from .services import reminder_resend, reminder_retry
 
 CONTEXT_HELP = _(
     "Texts are Django templates. Investor messages know: investor_name, plan_id, package, "
@@ -90,13 +90,19 @@ class FailedFilter(admin.SimpleListFilter):
     parameter_name = "attention"
 
     def lookups(self, request, model_admin):
-        return [("failed", _("failed for good")), ("retrying", _("retrying"))]
+        return [
+            ("failed", _("failed for good")),
+            ("retrying", _("retrying")),
+            ("uncertain", _("uncertain: may have been sent")),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
             return queryset.filter(status=ReminderStatus.FAILED)
         if self.value() == "retrying":
             return queryset.filter(status=ReminderStatus.PENDING).exclude(last_error="")
+        if self.value() == "uncertain":
+            return queryset.filter(status=ReminderStatus.UNCERTAIN)
         return None
 
 
@@ -118,7 +124,7 @@ class ReminderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["recipient__name", "recipient__email", "recipient__phone", "=plan__id"]
     list_select_related = ["recipient", "plan"]
     date_hierarchy = "queued_on"
-    actions = ["try_again"]
+    actions = ["try_again", "resend"]
     fields = [
         "recipient",
         "kind",
@@ -164,6 +170,22 @@ class ReminderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ngettext(
                 "%(count)d failed reminder is pending again.",
                 "%(count)d failed reminders are pending again.",
+                count,
+            )
+            % {"count": count},
+        )
+
+    @admin.action(description=_("Resend the selected uncertain reminders"))
+    def resend(self, request, queryset):
+        if not request.user.has_perm("reminders.change_reminder"):
+            self.message_user(request, _("You may not resend reminders."), messages.ERROR)
+            return
+        count = reminder_resend(reminders=queryset, now=timezone.now())
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d uncertain reminder is pending again: it will be sent.",
+                "%(count)d uncertain reminders are pending again: they will be sent.",
                 count,
             )
             % {"count": count},

@@ -1,13 +1,25 @@
-"""Publishing to the broker when it may be down: one connection, fail fast, and tell the
-caller how far it got, so it can fall back (leave rows for the re-dispatch, run a scan
-chunk here and now) for the rest."""
+"""Publishing to the broker when it may be down or hanging: one connection, fail fast, and
+tell the caller how far it got, so it can fall back (leave rows for the re-dispatch, run a
+scan chunk here and now) for the rest.
+
+Every wait is bounded: the connect and each reply by the broker timeouts in settings
+(CELERY_BROKER_TIMEOUT), and a publish is not retried. After a failure the broker is
+taken as unreachable for `RECHECK_AFTER` seconds, so a scan that falls back to running its
+chunks in-process does not wait once more for each chunk's hand-over of its rows.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
+
+RECHECK_AFTER = 30.0  # seconds during which a broker that just failed is not tried again
+
+# Broker URL → monotonic time until which it is taken as unreachable (per process).
+_unreachable: dict[str, float] = {}
 
 
 def publish(
@@ -21,23 +33,29 @@ def publish(
     """Publish each argument tuple of each group as one message of `task`, all over one
     broker connection; after each group, `after_group(group)` (e.g. record it handed over).
 
-    Returns how many groups were published in full. When the broker cannot be reached (or
-    goes away halfway) the rest is left to the caller's fallback, logged as `fallback`
-    ("reminder(s) stay pending…", after the count of what is left, each message counted as
-    `weight(args)`) instead of retrying for the default minutes.
+    Returns how many groups were published in full. When the broker cannot be reached, stops
+    answering or goes away halfway, the rest is left to the caller's fallback, logged as
+    `fallback` ("reminder(s) stay pending…", after the count of what is left, each message
+    counted as `weight(args)`) instead of retrying for the default minutes.
     """
+    url = task.app.conf.broker_url
     done = 0
     try:
+        if _unreachable.get(url, 0.0) > time.monotonic():
+            raise ConnectionError("it failed moments ago; not tried again yet")
         with task.app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1)
+            connection.ensure_connection(max_retries=0)
             with connection.Producer() as producer:
                 for group in groups:
                     for args in group:
-                        task.apply_async(args, producer=producer)
+                        task.apply_async(args, producer=producer, retry=False)
                     if after_group is not None:
                         after_group(group)
                     done += 1
+        _unreachable.pop(url, None)
     except Exception as error:
+        if done < len(groups):
+            _unreachable[url] = time.monotonic() + RECHECK_AFTER
         left = sum(weight(args) for group in groups[done:] for args in group)
         logger.warning("broker unavailable, %d %s: %s", left, fallback, error)
     return done

@@ -48,6 +48,10 @@ class Outgoing:
 
 
 class BaseBackend:
+    # True when the backend passes `reference` to something that drops a repeat of it (an
+    # HTTP gateway's Idempotency-Key): a send interrupted by a crash may then be retried.
+    idempotent = False
+
     def send(self, message: Outgoing) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -78,8 +82,10 @@ class LocmemBackend(BaseBackend):
 
 
 class HttpGateway(BaseBackend):
-    """POSTs JSON to a gateway with `Authorization: Bearer <token>`."""
+    """POSTs JSON to a gateway with `Authorization: Bearer <token>` and the reminder's
+    reference as `Idempotency-Key`, so a retry after a crash is dropped by the gateway."""
 
+    idempotent = True
     url_setting = ""
     token_setting = ""
 
@@ -187,10 +193,29 @@ def send_email(message: Outgoing) -> None:
         raise TransportError(f"the mail server failed: {error}") from None
 
 
+ONCE = "once"  # retried with the same idempotency key: the gateway drops a repeat
+AT_LEAST_ONCE = "at-least-once"  # resent after a crash: a repeat is possible
+AT_MOST_ONCE = "at-most-once"  # "uncertain" after a crash: an admin decides
+
+
+def backend_class(channel: str) -> type:
+    if channel == Channel.EMAIL:
+        return import_string(settings.EMAIL_BACKEND)
+    setting = {Channel.SMS: "SMS_BACKEND", Channel.MESSENGER: "MESSENGER_BACKEND"}[channel]
+    return import_string(getattr(settings, setting))
+
+
+def guarantee(channel: str) -> str:
+    """What a send on `channel` interrupted by a crash becomes (README: the table)."""
+    if getattr(backend_class(channel), "idempotent", False):
+        return ONCE
+    if channel in settings.REMINDER_AT_LEAST_ONCE_CHANNELS:
+        return AT_LEAST_ONCE
+    return AT_MOST_ONCE
+
+
 def send(channel: str, message: Outgoing) -> None:
     if channel == Channel.EMAIL:
         send_email(message)
         return
-    setting = {Channel.SMS: "SMS_BACKEND", Channel.MESSENGER: "MESSENGER_BACKEND"}[channel]
-    backend_class = import_string(getattr(settings, setting))
-    backend_class(channel).send(message)
+    backend_class(channel)(channel).send(message)

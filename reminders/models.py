@@ -157,6 +157,9 @@ class ReminderStatus(models.TextChoices):
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
     SKIPPED = "skipped", _("skipped")
+    # A worker died while sending on a channel that cannot drop a repeat (SMTP): the message
+    # may or may not have gone out. Never resent by itself; an admin decides (README).
+    UNCERTAIN = "uncertain", _("uncertain: may have been sent")
 
 
 class ReminderQuerySet(models.QuerySet):
@@ -217,6 +220,9 @@ class Reminder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(_("handed to the workers at"), null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set just before a send on a channel that cannot drop a repeat, within the claim: a row
+    # taken over with it set may have gone out, so it becomes "uncertain" instead of resent.
+    send_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     objects = ReminderQuerySet.as_manager()
@@ -312,6 +318,9 @@ class ScanChunk(models.Model):
     plan_ids = models.JSONField(default=list)
     is_digest = models.BooleanField(default=False)
     done_at = models.DateTimeField(null=True, blank=True)
+    # Handed over or running until then (REMINDER_CHUNK_LEASE_SECONDS); after it, with
+    # `done_at` still empty, its worker or its in-process run died: the re-dispatch takes it.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

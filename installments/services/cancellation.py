@@ -60,8 +60,11 @@ def _as_cancellations(plans: list[Plan]) -> list[Cancellation]:
     ]
 
 
-def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[Cancellation]:
-    """Cancel every active plan whose grace deadline is before `scan_date`.
+def plans_cancel_expired(
+    *, scan_date: dt.date, dry_run: bool = False, scan_run_id: int | None = None
+) -> list[Cancellation]:
+    """Cancel every active plan whose grace deadline is before `scan_date`. Each audit entry
+    names the scan run (`scan_run_id`) that cancelled it, when there is one.
 
     Set-based: the candidates come from one indexed range read, and the cancellation is one
     UPDATE plus one bulk INSERT of audit entries, so the cost follows the number of plans that
@@ -96,6 +99,7 @@ def plans_cancel_expired(*, scan_date: dt.date, dry_run: bool = False) -> list[C
                     "scan_date": scan_date.isoformat(),
                     "grace_deadline": c.grace_deadline.isoformat(),
                     "overdue_amount": str(c.overdue_amount),
+                    **({"scan_run": scan_run_id} if scan_run_id is not None else {}),
                 },
             )
             for c in cancellations

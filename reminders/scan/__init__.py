@@ -103,45 +103,45 @@ def scan(
 ) -> ScanReport:
     report = ScanReport(scan_date=scan_date, run=None)
     missed = missed_dates(scan_date)
-    for night in missed:
-        cancelled = plans_cancel_expired(scan_date=night, dry_run=dry_run)
-        report.cancellations += cancelled
-        if not dry_run:
-            report.caught_up.append(
-                ScanRun.objects.create(
-                    scan_date=night,
-                    trigger=trigger,
-                    caught_up=True,
-                    plans_cancelled=len(cancelled),
-                    finished_at=now,
-                )
-            )
-    cancelled = plans_cancel_expired(scan_date=scan_date, dry_run=dry_run)
-    report.cancellations += cancelled
-    plan_ids = candidate_plan_ids(scan_date)
     if dry_run:
-        steps = list(CadenceStep.objects.active())
-        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
-        rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, steps=steps)
-        report.reminders = len(rows)
-        return report
-
+        return _dry_run(report, missed, now=now)
+    for night in missed:
+        # A caught-up night's cancellations and its run commit together: a crash leaves
+        # both or neither, and the rerun does the night again.
+        with transaction.atomic():
+            caught_up = ScanRun.objects.create(scan_date=night, trigger=trigger, caught_up=True)
+            cancelled = plans_cancel_expired(scan_date=night, scan_run_id=caught_up.pk)
+            ScanRun.objects.filter(pk=caught_up.pk).update(
+                plans_cancelled=len(cancelled), finished_at=now
+            )
+            caught_up.refresh_from_db()
+        report.cancellations += cancelled
+        report.caught_up.append(caught_up)
     size = settings.REMINDER_CHUNK_SIZE
-    slices = [plan_ids[start : start + size] for start in range(0, len(plan_ids), size)]
+    # The run is created first and updated in the transaction of the night's cancellations,
+    # with its chunks: a rerun after any crash finds one record of what was cancelled, by
+    # which run (each cancellation's audit entry names it).
     with transaction.atomic():
         run = ScanRun.objects.create(
             scan_date=scan_date,
             trigger=trigger,
-            plans_cancelled=len(cancelled),
-            chunks_total=len(slices) + 1,
             cancelled_since=missed[0] if missed else scan_date,
         )
-        chunks = [ScanChunk(run=run, number=0, is_digest=True)] + [
-            ScanChunk(run=run, number=n, plan_ids=ids) for n, ids in enumerate(slices, start=1)
+        cancelled = plans_cancel_expired(scan_date=scan_date, scan_run_id=run.pk)
+        plan_ids = candidate_plan_ids(scan_date)
+        slices = [plan_ids[start : start + size] for start in range(0, len(plan_ids), size)]
+        run.plans_cancelled = len(cancelled)
+        run.chunks_total = len(slices) + 1
+        run.save(update_fields=["plans_cancelled", "chunks_total"])
+        lease = now + dt.timedelta(seconds=settings.REMINDER_CHUNK_LEASE_SECONDS)
+        chunks = [ScanChunk(run=run, number=0, is_digest=True, claimed_until=lease)] + [
+            ScanChunk(run=run, number=n, plan_ids=ids, claimed_until=lease)
+            for n, ids in enumerate(slices, start=1)
         ]
         ScanChunk.objects.bulk_create(chunks)
         chunk_ids = list(run.chunks.order_by("number").values_list("pk", flat=True))
         transaction.on_commit(lambda: dispatch_chunks(chunk_ids))
+    report.cancellations += cancelled
     report.run = run
     logger.info(
         "scan %s: %d plan(s) cancelled, %d plan(s) in %d chunk(s) for reminders",
@@ -150,4 +150,18 @@ def scan(
         len(plan_ids),
         len(slices),
     )
+    return report
+
+
+def _dry_run(report: ScanReport, missed: list[dt.date], *, now: dt.datetime) -> ScanReport:
+    """What the scan would do, writing nothing."""
+    scan_date = report.scan_date
+    for night in missed:
+        report.cancellations += plans_cancel_expired(scan_date=night, dry_run=True)
+    report.cancellations += plans_cancel_expired(scan_date=scan_date, dry_run=True)
+    plan_ids = candidate_plan_ids(scan_date)
+    steps = list(CadenceStep.objects.active())
+    rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
+    rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, steps=steps)
+    report.reminders = len(rows)
     return report

@@ -28,6 +28,10 @@ def dispatch_chunks(chunk_ids: list[int]) -> None:
     from ..tasks import run_scan_chunk
 
     remaining = list(chunk_ids)
+    # Handed over: nobody hands them over again before the lease ends.
+    ScanChunk.objects.filter(pk__in=remaining, done_at__isnull=True).update(
+        claimed_until=_lease(timezone.now())
+    )
     if not run_scan_chunk.app.conf.task_always_eager:
         done = broker.publish(
             run_scan_chunk,
@@ -49,6 +53,9 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
     chunk = ScanChunk.objects.select_related("run").filter(pk=chunk_id).first()
     if chunk is None or chunk.done_at is not None:
         return 0
+    # Running from now: should this process die, the re-dispatch takes the chunk after the
+    # lease (a second run of it, alongside, would only be refused by the outbox).
+    ScanChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(claimed_until=_lease(now))
     run = chunk.run
     steps = list(CadenceStep.objects.active())
     with transaction.atomic():
@@ -66,15 +73,33 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
         inserted = outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)
         ready = [pk for pk, due in inserted if due]
         ScanChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now)
-        _close_run_if_done(run.pk, now=now)
+        _close_run_if_done(run.pk, chunk_id=chunk.pk, now=now)
         dispatch_on_commit(ready, marked=True)
     return len(ready)
 
 
-def _close_run_if_done(run_id: int, *, now: dt.datetime) -> None:
+def _lease(now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=settings.REMINDER_CHUNK_LEASE_SECONDS)
+
+
+def _chunk_error(chunk_id: int) -> str:
+    return f"chunk {chunk_id}: "
+
+
+def _close_run_if_done(run_id: int, *, chunk_id: int, now: dt.datetime) -> None:
     # The run's row lock serialises the chunks' last step: without it, two chunks finishing
     # at once would each still see the other unfinished, and nobody would close the run.
     run = ScanRun.objects.select_for_update().get(pk=run_id)
+    # The chunk succeeded: its earlier failures are history, not the run's state (a run
+    # reading "errors" for good would have the morning check alarm about a completed scan).
+    kept = [
+        line
+        for line in run.errors.splitlines(keepends=True)
+        if not line.startswith(_chunk_error(chunk_id))
+    ]
+    if len(kept) != len(run.errors.splitlines()):
+        run.errors = "".join(kept)
+        run.save(update_fields=["errors"])
     if run.finished_at is not None or run.chunks.filter(done_at__isnull=True).exists():
         return
     run.finished_at = now
@@ -89,19 +114,20 @@ def scan_chunk_failed(*, chunk_id: int, error: str) -> None:
         return
     ScanRun.objects.filter(pk=run_id).update(
         errors=models.functions.Concat(
-            "errors", models.Value(f"chunk {chunk_id}: {error}\n"), output_field=models.TextField()
+            "errors",
+            models.Value(_chunk_error(chunk_id) + " ".join(error.splitlines()) + "\n"),
+            output_field=models.TextField(),
         )
     )
 
 
 def chunks_redispatch(*, now: dt.datetime) -> int:
-    """Unfinished chunks older than the re-dispatch delay: their worker died or the broker
-    lost them. Running a chunk twice is harmless."""
-    stale_before = now - dt.timedelta(seconds=settings.REMINDER_REDISPATCH_AFTER_SECONDS)
+    """Unfinished chunks whose lease ran out: their worker or the in-process run of a scan
+    died, or the broker lost them. Running a chunk twice is harmless."""
     ids = list(
         ScanChunk.objects.filter(
+            models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lt=now),
             done_at__isnull=True,
-            created_at__lt=stale_before,
             # A chunk still unfinished after a day is for the admin (its run shows the error).
             created_at__gte=now - DAY,
         )

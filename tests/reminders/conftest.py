@@ -148,8 +148,11 @@ class Workers:
             **extra,
         }
 
-    def start(self, name: str = "w1", **extra) -> subprocess.Popen:
+    def start(self, name: str = "w1", *, pool: str = "solo", **extra) -> subprocess.Popen:
+        """A worker named `name`; `pool="prefork"` starts a parent and two child processes,
+        as in production. Each worker is its own process group, killed whole by `kill`."""
         log = self.tmp_path / f"{name}.log"
+        concurrency = ["--concurrency=2"] if pool == "prefork" else []
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -158,7 +161,8 @@ class Workers:
                 "-A",
                 "backoffice",
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                *concurrency,
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
@@ -170,6 +174,7 @@ class Workers:
             env=self.env(**extra),
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(process)
         deadline = time.monotonic() + 60
@@ -182,7 +187,8 @@ class Workers:
         raise AssertionError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
 
     def kill(self, process: subprocess.Popen) -> None:
-        process.send_signal(signal.SIGKILL)
+        """kill -9 the worker and its pool's children at once."""
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
@@ -193,7 +199,7 @@ class Workers:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
 
     def delivered(self) -> dict[str, int]:
@@ -208,8 +214,9 @@ class Workers:
 
 
 def seed_defaults() -> None:
-    """The cadence steps and texts of the data migration, written again with today's models:
-    a transactional test's flush empties every table, migration-seeded rows included."""
+    """The cadence and texts of the data migration. A transactional test's flush empties
+    every table, migration-seeded rows included; seeding is idempotent. Written with today's
+    models: the migration's own function names the models as they were then."""
     import importlib
 
     from reminders.models import CadenceStep, MessageTemplate
@@ -242,3 +249,130 @@ def workers(transactional_db, redis_broker, tmp_path):
     pool = Workers(tmp_path, redis_broker)
     yield pool
     pool.stop_all()
+
+
+# ---------------------------------------------------------------------------- fault injection
+#
+# The fault trials (test_faults.py) pause, restart and kill things, so each starts its own
+# Redis on a free port (never the shared one) and its own workers on the PostgreSQL test
+# database, and records a row of the fault table, printed at the end of the run and written to
+# test-artifacts/faults.txt.
+
+
+class OwnRedis:
+    """A redis-server on a free port, for one test: paused, resumed, restarted at will. No
+    persistence: a restart loses every message in it, as a crash without AOF would."""
+
+    def __init__(self, tmp_path: Path):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = tmp_path / f"redis-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        import redis
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no"],
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server on {self.port} did not start:\n{self.log.read_text()}")
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def queued(self) -> int:
+        """Messages waiting for a worker. (A killed worker's unacknowledged message stays in
+        `unacked` until the visibility timeout; the rows, not the message, are the truth.)"""
+        import redis
+
+        return redis.Redis(port=self.port, socket_timeout=2).llen("celery")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        message = "needs the redis-server binary to start a broker of its own"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = OwnRedis(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fault_workers(transactional_db, own_redis, tmp_path, monkeypatch):
+    """Prefork workers on this test's own Redis; this process publishes there too."""
+    from backoffice.celery import app
+    from reminders import broker
+
+    seed_defaults()
+    # A broker that failed is tried again a second later (30 s in production).
+    monkeypatch.setattr(broker, "RECHECK_AFTER", 1.0, raising=False)
+    saved = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url, app.conf.task_always_eager = own_redis.url, False
+    pool = Workers(tmp_path, own_redis.url)
+    yield pool
+    pool.stop_all()
+    app.conf.broker_url, app.conf.task_always_eager = saved
+    app.pool.force_close_all()  # no connection to this test's broker outlives it
+
+
+FAULT_TABLE: list[dict] = []
+FAULT_COLUMNS = ["trial", "expected", "delivered", "duplicates", "lost", "stuck", "uncertain"]
+
+
+def fault_table_text() -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in FAULT_TABLE)) for c in FAULT_COLUMNS}
+    line = "  ".join(c.ljust(widths[c]) for c in FAULT_COLUMNS)
+    rows = [
+        "  ".join(str(r.get(c, "")).ljust(widths[c]) for c in FAULT_COLUMNS) for r in FAULT_TABLE
+    ]
+    notes = [f"- {r['trial']}: {r['note']}" for r in FAULT_TABLE if r.get("note")]
+    return "\n".join([line, "-" * len(line), *rows, "", *notes]) + "\n"
+
+
+def record_fault_trial(**row) -> None:
+    FAULT_TABLE.append(row)
+    out = ROOT / "test-artifacts" / "faults.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(fault_table_text())
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FAULT_TABLE:
+        terminalreporter.section("fault injection: every reminder counted against its row")
+        for line in fault_table_text().splitlines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"(written to {ROOT / 'test-artifacts' / 'faults.txt'})")

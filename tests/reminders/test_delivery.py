@@ -4,6 +4,7 @@ failures recorded (SPEC §3)."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.core import mail
 
 from installments.services import payment_record, plan_hold
@@ -211,8 +212,9 @@ def test_a_batch_costs_a_few_queries_plus_one_per_reminder(
     _, now = queued_many
     ids = list(Reminder.objects.values_list("pk", flat=True))
     assert len(ids) == 12
-    # Read, claim, about eight reads of the facts, then one UPDATE per reminder sent.
-    with django_assert_max_num_queries(12 + len(ids)):
+    # Read, claim, about eight reads of the facts, then per reminder sent two UPDATEs: on a
+    # channel that cannot drop a repeat the row is marked before the send, recorded after.
+    with django_assert_max_num_queries(12 + 2 * len(ids)):
         results = reminders_deliver(reminder_ids=ids, now=now)
     assert {delivery.outcome for delivery in results.values()} == {"sent"}
 
@@ -229,3 +231,79 @@ def test_a_row_another_delivery_holds_is_left_to_it_in_a_batch(queued_many):
     assert results[held].outcome == "taken"
     assert {results[pk].outcome for pk in rest} == {"sent"}
     assert Reminder.objects.get(pk=held).status == ReminderStatus.SENDING
+
+
+# ---------------------------------------------------------------------------- the guarantee
+
+
+def left_mid_send(reminder, now, *, began: bool):
+    """The state a worker killed while sending leaves: claimed, lease run out, and (when the
+    send had begun) the mark set just before it."""
+    Reminder.objects.filter(pk=reminder.pk).update(
+        status=ReminderStatus.SENDING,
+        attempts=1,
+        claimed_until=now - dt.timedelta(seconds=1),
+        send_started_at=now - dt.timedelta(minutes=5) if began else None,
+    )
+
+
+def test_an_email_whose_worker_died_while_sending_is_uncertain_and_not_sent_again(queued):
+    _, email, now = queued
+    left_mid_send(email, now, began=True)
+
+    assert deliver(email, now) == "uncertain"
+    assert email.status == ReminderStatus.UNCERTAIN
+    assert "may have gone out" in email.last_error
+    reminders_redispatch(now=now + DAY)  # never resent by itself
+    email.refresh_from_db()
+    assert email.status == ReminderStatus.UNCERTAIN
+    assert len(mail.outbox) == 0
+
+
+def test_an_email_claimed_by_a_dead_worker_that_never_began_sending_it_is_sent(queued):
+    _, email, now = queued
+    left_mid_send(email, now, began=False)
+    assert deliver(email, now) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_a_channel_chosen_at_least_once_sends_the_uncertain_message_again(queued, settings):
+    settings.REMINDER_AT_LEAST_ONCE_CHANNELS = ["email"]
+    _, email, now = queued
+    left_mid_send(email, now, began=True)
+    assert deliver(email, now) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_a_gateway_with_an_idempotency_key_is_retried_with_the_same_key(queued, settings):
+    settings.SMS_BACKEND = "reminders.channels.HttpSmsGateway"
+    plan, _, now = queued
+    sms = Reminder.objects.get(plan=plan, channel="sms")
+    left_mid_send(sms, now, began=True)
+    posted = []
+    settings.SMS_GATEWAY_URL = "http://gateway.invalid/sms"
+    original = channels.HttpSmsGateway.send
+    channels.HttpSmsGateway.send = lambda self, message: posted.append(message.reference)
+    try:
+        assert deliver(sms, now) == "sent"
+    finally:
+        channels.HttpSmsGateway.send = original
+    assert posted == [f"reminder-{sms.pk}"]
+
+
+def test_the_admins_resend_sends_an_uncertain_reminder_once(
+    queued, django_capture_on_commit_callbacks
+):
+    from reminders.services import reminder_resend
+
+    _, email, now = queued
+    left_mid_send(email, now, began=True)
+    deliver(email, now)
+    with (
+        time_machine.travel(now, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert reminder_resend(reminders=Reminder.objects.all(), now=now) == 1
+    email.refresh_from_db()
+    assert email.status == ReminderStatus.SENT
+    assert len(mail.outbox) == 1
