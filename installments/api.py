@@ -14,9 +14,9 @@ from clients.models import Investor
 from clients.selectors import visible_investors
 
 from . import rules
+from .fields import MONEY
 from .filters import PaymentFilter, PlanFilter
 from .models import (
-    MONEY,
     Allocation,
     Installment,
     Package,

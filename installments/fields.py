@@ -9,6 +9,13 @@ from django.db import models
 
 from . import rules
 
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+def money_field(verbose_name, **kwargs) -> models.DecimalField:
+    """Money: a Decimal with two places, up to `rules.MAX_AMOUNT`."""
+    return models.DecimalField(verbose_name, **MONEY, **kwargs)
+
 
 class FractionField(models.CharField):
     """An exact fraction stored as "numerator/denominator" and read back as `Fraction`.

@@ -12,13 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import overdue, rules
-from .fields import FractionField
-
-MONEY = {"max_digits": 14, "decimal_places": 2}
-
-
-def money_field(verbose_name, **kwargs) -> models.DecimalField:
-    return models.DecimalField(verbose_name, **MONEY, **kwargs)
+from .fields import FractionField, money_field
 
 
 class PurchaseStage(models.Model):
@@ -111,6 +105,10 @@ class PlanQuerySet(models.QuerySet):
             ),
             on_hold=overdue.flag(_on_hold(today)),
         ).annotate(days_left=overdue.days_left("grace_deadline", today))
+
+    def listed(self, today: dt.date) -> PlanQuerySet:
+        """Plans as lists show them: with their investor, package and overdue state."""
+        return self.select_related("investor", "package").with_overdue(today)
 
     def past_grace(self, scan_date: dt.date) -> PlanQuerySet:
         """Active plans that the scan of `scan_date` cancels (`rules.scan_cancels`): grace

@@ -168,12 +168,7 @@ class InvestorPlanInline(ReadOnlyAdminMixin, admin.TabularInline):
     purchased_on_iso = iso_date("purchased_on", Plan._meta.get_field("purchased_on").verbose_name)
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("investor", "package")
-            .with_overdue(request_today(request))
-        )
+        return super().get_queryset(request).listed(request_today(request))
 
     @admin.display(description=_("plan"))
     def plan_link(self, plan):

@@ -10,7 +10,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from clients.models import Investor
-from installments.models import MONEY, Payment
+from installments.fields import MONEY
+from installments.models import Payment
 
 
 class ContactOutcome(models.TextChoices):

@@ -195,12 +195,7 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
     oldest_overdue_due_date = iso_date("oldest_overdue_due_date", _("oldest overdue due date"))
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("investor", "package")
-            .with_overdue(request_today(request))
-        )
+        return super().get_queryset(request).listed(request_today(request))
 
     # -- columns
 
