@@ -53,16 +53,16 @@ def contact_message(
                 gettext(
                     "Hello %(name)s, this is %(participant)s. Your payment of %(amount)s is "
                     "overdue and the grace period ended on %(deadline)s: your plan can be "
-                    "cancelled any day now, and about two thirds of its shares would never be "
-                    "credited. Please pay today."
+                    "cancelled any day now, and the shares not yet credited to it never would be. "
+                    "Please pay today."
                 )
                 % values
             )
         return (
             gettext(
                 "Hello %(name)s, this is %(participant)s. Your payment of %(amount)s is overdue. "
-                "Please pay by %(deadline)s: after that date your plan is cancelled and about two "
-                "thirds of its shares are never credited."
+                "Please pay by %(deadline)s: after that date your plan is cancelled and the shares "
+                "not yet credited to it never will be."
             )
             % values
         )

@@ -80,7 +80,7 @@ def test_each_message_says_what_is_owed_by_when_and_what_is_lost():
         grace_deadline=dt.date(2026, 3, 20),
         days_left=5,
     )
-    assert "1,500.00 USD" in due and "March 20, 2026" in due and "two thirds" in due
+    assert "1,500.00 USD" in due and "March 20, 2026" in due and "shares not yet credited" in due
     late = contact_message(
         **common, overdue_amount=Decimal("1.00"), grace_deadline=dt.date(2026, 3, 1), days_left=-2
     )

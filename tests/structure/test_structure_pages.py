@@ -75,7 +75,8 @@ def test_every_row_has_click_to_contact_links_with_a_ready_message(root_browser,
     message = unquote(re.search(r'href="sms:\+919800000002\?body=([^"]+)"', body).group(1))
     assert "300.00 USD" in message
     assert "March 16, 2026" in message
-    assert "two thirds of its shares" in message
+    # What is at stake, without a fraction: the final-payment fraction is each package's own.
+    assert "the shares not yet credited to it never will be" in message
     assert "Root Participant" in message
 
 
