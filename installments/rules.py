@@ -1,4 +1,4 @@
-"""The exact rules of SPEC §2: schedule, allocation, grace, shares and bonuses.
+"""The exact rules (docs/rules.md): schedule, allocation, grace, shares and bonuses.
 
 Pure functions over dates, Decimals, Fractions and ints. No ORM, no clock: "today" is always
 an argument, computed once at the edge in the business time zone.

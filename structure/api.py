@@ -128,8 +128,8 @@ _LAST_CONTACT = LastContactSerializer()
 
 
 class StructureRowSerializer(serializers.Serializer):
-    """One investor of the structure, as SPEC §5 lists it, plus `messenger`, `status` and
-    `last_contact`. Every value is an annotation of the one list query."""
+    """One investor of the structure, as the API in the README lists it, plus `messenger`, `status`
+    and `last_contact`. Every value is an annotation of the one list query."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -175,8 +175,8 @@ class StructureFilterBackend(DjangoFilterBackend):
 
 
 class StructureView(BusinessDayMixin, generics.ListAPIView):
-    """The signed-in participant's structure (SPEC §4): every investor below them at any
-    depth, with their overdue state and latest contact, filtered and ordered by
+    """The signed-in participant's structure (docs/rules.md, Structure visibility): every investor
+    below them at any depth, with their overdue state and latest contact, filtered and ordered by
     `StructureFilter`. Most urgent first unless `ordering` says otherwise.
 
     Staff choose whose structure with `participant`; a participant passing it gets a 400.

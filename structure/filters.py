@@ -1,5 +1,5 @@
-"""The Structure's one filter definition (SPEC §4, §5): the HTML page, its CSV export and
-GET /api/structure/ all read their rows through `StructureFilter`."""
+"""The Structure's one filter definition (docs/rules.md, Structure; the API in the README): the HTML
+page, its CSV export and GET /api/structure/ all read their rows through `StructureFilter`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The investors API and token sign-in (SPEC §5): the contract integrators rely on."""
+"""The investors API and token sign-in (the API in the README): the contract integrators rely on."""
 
 import json
 

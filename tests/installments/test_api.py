@@ -1,4 +1,5 @@
-"""The packages, plans and payments API (SPEC §5): the contract integrators rely on."""
+"""The packages, plans and payments API (the API in the README): the contract integrators rely
+on."""
 
 import datetime as dt
 import json

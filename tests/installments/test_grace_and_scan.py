@@ -1,5 +1,5 @@
 """The 19-day grace window, the overdue read model, the scan, restore, hold and the automatic
-restore by a payment received in time (SPEC §2 Overdue and the 19-day grace window)."""
+restore by a payment received in time (docs/rules.md: overdue and the grace window)."""
 
 import datetime as dt
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Recording payments (SPEC §2 Payments, Shares credited, Promotions) through the service."""
+"""Recording payments (docs/rules.md: payments, shares credited, promotions) through the service."""
 
 import datetime as dt
 from decimal import Decimal

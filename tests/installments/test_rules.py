@@ -1,4 +1,5 @@
-"""SPEC §2 rules, without a database: every boundary example, and properties with hypothesis."""
+"""The rules of docs/rules.md, without a database: every boundary example, and properties with
+hypothesis."""
 
 import datetime as dt
 from decimal import Decimal

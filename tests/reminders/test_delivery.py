@@ -1,5 +1,5 @@
 """Delivering one outbox row: claimed once, skipped when no longer true, retried with backoff,
-failures recorded (SPEC §3)."""
+failures recorded (docs/rules.md, reminders)."""
 
 import datetime as dt
 

@@ -1,6 +1,6 @@
 """The night under fault injection: real PostgreSQL, a Redis of the test's own, prefork
-workers (SPEC §3: delivery states its guarantee per channel; a broker that hangs must not
-hang the scan).
+workers (docs/rules.md, reminders: delivery states its guarantee per channel; a broker that hangs
+must not hang the scan).
 
 Each trial injects one fault, then polls (bounded) until every reminder row is final and the
 broker holds nothing, and counts against the rows: delivered (reached the email backend or

@@ -1,5 +1,5 @@
 """The scan queues reminders: once, in their step's window, to the right people, and the
-participant's digest (SPEC §3). Tasks run eagerly here (no broker in tests)."""
+participant's digest (docs/rules.md, reminders). Tasks run eagerly here (no broker in tests)."""
 
 import datetime as dt
 from io import StringIO

@@ -1,5 +1,6 @@
 """The scan and the delivery through real Celery worker processes, the real Redis and
-PostgreSQL: what the nightly job does in production (SPEC §3, §6).
+PostgreSQL: what the nightly job does in production (docs/rules.md, reminders; the README, running
+the full stack).
 
 Each test starts its own worker(s) (see conftest.Workers); emails land as files the test
 reads, each carrying its reminder's reference, so "delivered exactly once" is counted.

@@ -1,4 +1,4 @@
-"""GET /api/structure/ (SPEC §5): every filter, ordering and field, and the errors."""
+"""GET /api/structure/ (the API in the README): every filter, ordering and field, and the errors."""
 
 import datetime as dt
 import re
@@ -14,7 +14,7 @@ from structure.services import contact_log_record
 from tests.factories import InvestorFactory, StaffFactory, make_plan
 
 URL = "/api/structure/"
-SPEC_FIELDS = {
+CONTRACT_FIELDS = {
     "id",
     "name",
     "level",
@@ -44,8 +44,8 @@ def test_an_overdue_row_has_every_spec_field_with_its_exact_type(root_client, st
     body = get(root_client, search="Chetan").json()
     assert set(body) == {"count", "next", "previous", "results"}
     (row,) = body["results"]
-    assert set(row) >= SPEC_FIELDS
-    assert {key: row[key] for key in SPEC_FIELDS} == {
+    assert set(row) >= CONTRACT_FIELDS
+    assert {key: row[key] for key in CONTRACT_FIELDS} == {
         "id": structure.chetan.pk,
         "name": "Chetan Rao",
         "level": 1,
