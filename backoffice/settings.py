@@ -276,6 +276,10 @@ REMINDER_SUPPORT_EMAIL = env("REMINDER_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAI
 # Where links in messages point (the participant's Structure page in the digest).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
+# The Structure's row query is prepared once per PostgreSQL session (structure.rows). Turn it
+# off behind a pooler that shares sessions between transactions (pgbouncer in transaction mode).
+STRUCTURE_PREPARED_STATEMENTS = env.bool("STRUCTURE_PREPARED_STATEMENTS", default=True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connections, models
 
 from clients.models import Investor
@@ -316,6 +317,8 @@ def prepared(connection, sql: str, params: list) -> tuple[str, list]:
     and planning it anew cost more than running it. Elsewhere, or for a parameter of another
     type, the statement as it is."""
     if connection.vendor != "postgresql" or "%%" in sql:
+        return sql, params
+    if not settings.STRUCTURE_PREPARED_STATEMENTS:
         return sql, params
     types = [_parameter_type(value) for value in params]
     if None in types:

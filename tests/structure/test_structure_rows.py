@@ -20,3 +20,20 @@ def test_a_bound_template_is_the_orm_query_of_that_day(today):
     compiled = structure_row_template(today).order_by().query.get_compiler("default").as_sql()
     assert (template.sql, template.bind(today)) == (compiled[0], list(compiled[1]))
     assert template.day_slots  # the day is a parameter, not part of the SQL text
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_row_query_is_prepared_on_postgresql_unless_turned_off(
+    settings, root_client, structure, prepared
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.STRUCTURE_PREPARED_STATEMENTS = prepared
+    with CaptureQueriesContext(connection) as queries:
+        response = root_client.get("/api/structure/")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 6
+    executed = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("EXECUTE ")]
+    assert bool(executed) is prepared
