@@ -80,6 +80,7 @@ def overdue_installment(today: dt.date, *, prefix: str = "") -> models.Q:
         **{
             f"{prefix}paid_on__isnull": True,
             f"{prefix}due_date__lt": today,
+            # PlanStatus.ACTIVE: this module sits below the models, which build on it.
             f"{prefix}plan__status": "active",
         }
     )
