@@ -17,10 +17,11 @@ pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def fake_python(bin_dir: Path, name: str, version: tuple[int, int]) -> None:
     """A stand-in interpreter that reports `version` to the Makefile's check."""
     script = bin_dir / name
+    ok = int(version >= (3, 11))
+    check = f"import sys; print({ok}); sys.exit({1 - ok})"
     script.write_text(
         "#!/bin/sh\n"
-        f'case "$*" in *version_info*) exec {sys.executable} -c '
-        f'"import sys; v={version!r}; print(int(v >= (3, 11))); sys.exit(0 if v >= (3, 11) else 1)";; esac\n'
+        f'case "$*" in *version_info*) exec {sys.executable} -c "{check}";; esac\n'
         f'echo "Python {version[0]}.{version[1]}.0"\n'
     )
     script.chmod(0o755)
