@@ -157,9 +157,13 @@ def _iso(value) -> str:
     return "" if value is None else value.isoformat()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: keep names inert.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    # A cell starting with = + - @ (or a tab or carriage return before one) is a formula to a
+    # spreadsheet: every free-text cell a client's data fills is kept inert (OWASP's advice).
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def _csv_row(row) -> list:
@@ -167,9 +171,9 @@ def _csv_row(row) -> list:
         row.pk,
         _text(row.name),
         row.level,
-        row.phone,
-        row.email,
-        row.messenger,
+        _text(row.phone),
+        _text(row.email),
+        _text(row.messenger),
         "true" if row.overdue else "false",
         f"{row.overdue_amount:.2f}",
         _iso(row.oldest_overdue_due_date),

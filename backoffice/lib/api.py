@@ -35,10 +35,46 @@ def exception_handler(exc, context):
 
 
 class Pagination(PageNumberPagination):
-    """`{count, next, previous, results}`, with a client-chosen page size up to a bound."""
+    """`{count, next, previous, results}`, with a client-chosen page size up to a bound.
+
+    Both are whole numbers within bounds, or a 400 naming the parameter: DRF's own paginator
+    answers `?page=abc` with a 404 and reads `?page_size=null` or `0` as "the default". A page
+    past the last one is a 404: that page does not exist.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 200
+    max_page = 10_000_000
+
+    def _bounded(self, request, name: str, upper: int) -> int | None:
+        text = request.query_params.get(name)
+        if text is None:
+            return None
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= upper:
+            raise ValidationError({name: [f"Give a whole number from 1 to {upper}."]})
+        return int(text)
+
+    def get_page_size(self, request):
+        return self._bounded(request, self.page_size_query_param, self.max_page_size) or (
+            self.page_size
+        )
+
+    def get_page_number(self, request, paginator):
+        return self._bounded(request, self.page_query_param, self.max_page) or 1
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: self.max_page,
+            self.page_size_query_param: self.max_page_size,
+        }
+        for parameter in parameters:
+            parameter["schema"] = {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": bounds[parameter["name"]],
+            }
+        return parameters
 
 
 class IsStaffOrReadOnly(BasePermission):
