@@ -273,4 +273,8 @@ def contact_log_add(request, pk: int):
             url = reverse("structure-investor", args=[pk]) + context["participant_query"]
             return redirect(url)
     context["form"] = form
+    # The language switch on this page returns to the investor page, not to this POST-only URL.
+    context["language_next"] = (
+        reverse("structure-investor", args=[pk]) + context["participant_query"]
+    )
     return render(request, "structure/investor.html", context, status=400)

@@ -9,6 +9,13 @@ from tests.factories import StaffFactory, participant
 CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture(autouse=True)
+def _served_over_plain_http(settings):
+    """The test client speaks plain HTTP: outside DEBUG the settings redirect it to HTTPS
+    (tests/backoffice/test_deployment.py holds that default)."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need PostgreSQL's row locks and concurrent transactions.
 

@@ -28,6 +28,7 @@ def test_twenty_parallel_payments_and_sign_ins_on_sqlite_all_succeed(tmp_path):
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "LOG_LEVEL": "ERROR",
         "ALLOWED_HOSTS": "testserver",
+        "SECURE_SSL_REDIRECT": "false",
     }
     result = subprocess.run(
         [sys.executable, "-m", "tests.installments.sqlite_parallel"],
