@@ -173,9 +173,14 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Behind a proxy, set AXES_IPWARE_PROXY_COUNT so the client's address is the one counted.
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 
+# API tokens expire this many hours after they were issued (0: never); a password change
+# always ends them.
+_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=24 * 30)
+API_TOKEN_TTL = dt.timedelta(hours=_TOKEN_TTL_HOURS) if _TOKEN_TTL_HOURS > 0 else None
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "clients.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

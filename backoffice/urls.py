@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from backoffice.api import api_urlpatterns
+from clients.tokens import TokenRotatingPasswordChangeForm
 
 admin.site.site_header = "Installment back office"
 admin.site.site_title = "Back office admin"
@@ -17,7 +18,9 @@ account_urlpatterns = [
     # Own template names: the admin's password change renders registration/password_change_*.
     path(
         "password/",
-        auth_views.PasswordChangeView.as_view(template_name="registration/password.html"),
+        auth_views.PasswordChangeView.as_view(
+            template_name="registration/password.html", form_class=TokenRotatingPasswordChangeForm
+        ),
         name="password_change",
     ),
     path(

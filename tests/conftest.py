@@ -9,10 +9,11 @@ from tests.factories import StaffFactory, participant
 CI = os.environ.get("CI", "").lower() == "true"
 
 
-@pytest.fixture(autouse=True)
-def _served_over_plain_http(settings):
-    """The test client speaks plain HTTP: outside DEBUG the settings redirect it to HTTPS
-    (tests/backoffice/test_deployment.py holds that default)."""
+def pytest_configure(config):
+    """The test client and the live server speak plain HTTP: outside DEBUG the settings
+    redirect it to HTTPS (tests/backoffice/test_deployment.py holds that default)."""
+    from django.conf import settings
+
     settings.SECURE_SSL_REDIRECT = False
 
 
