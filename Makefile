@@ -11,7 +11,7 @@ PORT ?= 8000
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 
 .DEFAULT_GOAL := help
-.PHONY: which-python help demo test test-postgres lint format check serve scan bench clean
+.PHONY: which-python help demo test test-postgres lint typecheck format check serve scan bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: $(BIN)/.installed  ## ruff check, format check, and the import contract be
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+typecheck: $(BIN)/.installed  ## mypy with django-stubs and djangorestframework-stubs (pyproject.toml [tool.mypy])
+	SECRET_KEY=$${SECRET_KEY:-typecheck-only-secret} $(BIN)/mypy
 
 format: $(BIN)/.installed  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

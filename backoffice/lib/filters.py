@@ -1,5 +1,7 @@
 """Filter fields every list shares (django-filter): strict booleans and bounded integer ids."""
 
+from typing import Any
+
 import django_filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
@@ -14,7 +16,7 @@ class StrictBooleanField(forms.Field):
 
     default_error_messages = {"invalid": "Use true or false."}
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> bool | None:
         if value in (None, ""):
             return None
         text = str(value).strip().lower()
@@ -28,7 +30,7 @@ class StrictBooleanField(forms.Field):
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.TextInput)
         super().__init__(*args, **kwargs)
 
@@ -42,7 +44,7 @@ ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 class IdField(forms.IntegerField):
     """A whole number from 1 to the largest id; anything else is the field's error."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)

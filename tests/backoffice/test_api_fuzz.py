@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from django.db import connection
+from django.core import signals
+from django.db import close_old_connections, connection
 from hypothesis import HealthCheck, Phase, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error, status_code_conformance
@@ -48,8 +49,19 @@ def _write_counts():
     (ARTIFACTS / f"schemathesis-{database}.json").write_text(json.dumps(summary, indent=2))
 
 
+@pytest.fixture
+def _connection_kept_open():
+    """The WSGI app closes the database connection after each request, which would end the
+    test's transaction: Django's own test client unhooks the same signal handler."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture(params=["staff", "participant"])
-def caller(request, db):
+def caller(request, db, _connection_kept_open):
     """A token for the role, over a small book: a structure with plans, a payment to replay."""
     root = participant("fuzz-participant", name="Fuzz Participant")
     client = InvestorFactory(name="Fuzz Client", sponsor=root)
