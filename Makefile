@@ -66,7 +66,7 @@ SCALE ?= full
 BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
 
 bench: $(BIN)/.installed  ## Benchmark (SCALE=small: a few minutes); writes bench/last.json (REGENERATE=1: new data)
-	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} nice -n 10 $(BIN)/python -m bench run \
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} SECURE_SSL_REDIRECT=false nice -n 10 $(BIN)/python -m bench run \
 		--scale $(SCALE) --server $(BENCH_POSTGRES_URL) $(if $(REGENERATE),--regenerate)
 
 clean:  ## Remove the virtualenv, the demo database and caches

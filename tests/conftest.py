@@ -15,6 +15,7 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.SECURE_SSL_REDIRECT = False
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the programs tests start
 
 
 def pytest_collection_modifyitems(config, items):

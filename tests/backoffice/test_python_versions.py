@@ -29,7 +29,8 @@ def fake_python(bin_dir: Path, name: str, version: tuple[int, int]) -> None:
 
 def run_make(bin_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": str(bin_dir)}
-    env.pop("PYTHON", None)
+    for inherited in ("PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV"):
+        env.pop(inherited, None)
     return subprocess.run(
         [MAKE, "--no-print-directory", "-C", str(ROOT), *args],
         env=env,
