@@ -137,6 +137,8 @@ USE_TZ = True
 TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Kolkata")
 BUSINESS_TIME_ZONE = ZoneInfo(TIME_ZONE)
 CURRENCY = env("CURRENCY", default="USD")
+# The country a phone number without a +country code is read in (ISO 3166 code).
+PHONE_REGION = env("PHONE_REGION", default="IN")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -247,8 +247,12 @@ class StructureFilter(django_filters.FilterSet):
         value = (value or "").strip()
         if not value:
             return queryset
+        # Phones are stored in E.164: "98000 00001" finds +919800000001 by its digits.
+        digits = "".join(ch for ch in value if ch.isascii() and ch.isdigit())
+        by_digits = models.Q(phone__contains=digits) if len(digits) >= 4 else models.Q(pk__in=[])
         return queryset.filter(
             models.Q(name__icontains=value)
+            | by_digits
             | models.Q(phone__icontains=value)
             | models.Q(email__icontains=value)
             | models.Q(messenger__icontains=value)
