@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
@@ -62,7 +63,7 @@ def contact_log_record(
         raise DomainError(f"{outcome!r} is not a contact outcome.", field="outcome")
     if outcome == ContactOutcome.PROMISED:
         if promised_on is None:
-            raise DomainError("A promise to pay needs the promised date.", field="promised_on")
+            raise DomainError(_("A promise to pay needs the promised date."), field="promised_on")
         if promised_on < today:
             raise DomainError(
                 f"The promised date cannot be in the past ({promised_on} is before {today}).",
@@ -70,7 +71,7 @@ def contact_log_record(
             )
         if promised_amount in (None, ""):
             raise DomainError(
-                "A promise to pay needs the promised amount.", field="promised_amount"
+                _("A promise to pay needs the promised amount."), field="promised_amount"
             )
         try:
             promised_amount = rules.parse_money(promised_amount)
