@@ -125,7 +125,9 @@ class StructureFilter(django_filters.FilterSet):
         queryset=Investor.objects.participants().order_by("name"),
         method="filter_participant",
         label=_("Participant"),
-        help_text="Staff only: whose structure to read (an investor who is a participant).",
+        help_text="Whose structure to read (an investor who is a participant). Required for "
+        "staff who are not participants themselves (400 without it); a participant passing it "
+        "gets a 400.",
     )
     overdue = StrictBooleanFilter(
         method="filter_overdue",

@@ -29,7 +29,7 @@ def main() -> None:
     today = dt.date(2026, 11, 30)
     PurchaseStage.objects.create(name="S", share_price=Decimal("1.00"), starts_on=today)
     package = Package.objects.create(
-        name="P", shares=2000, price=Decimal("2000.00"), installment_count=20
+        name="P", shares=2100, price=Decimal("2100.00"), installment_count=21
     )
     plan = plan_create(
         investor=investor_create(name="Asha"), package=package, first_due_date=today, today=today
@@ -39,7 +39,8 @@ def main() -> None:
     for n in range(PARALLEL):
         User.objects.create_user(f"user{n}", password="a-long-user-password")
     barrier = threading.Barrier(PARALLEL)
-    answers: dict[str, list[int]] = {"payments": [], "tokens": []}
+    investors = [investor_create(name=f"Client {n}") for n in range(PARALLEL)]
+    answers: dict[str, list[int]] = {"payments": [], "tokens": [], "same": [], "logins": []}
 
     def pay(n: int) -> None:
         client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {token}")
@@ -47,6 +48,24 @@ def main() -> None:
         barrier.wait()
         response = client.post("/api/payments/", {**body, "reference": f"REF-{n}"})
         answers["payments"].append(response.status_code)
+        connections.close_all()
+
+    def pay_same(n: int) -> None:
+        client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {token}")
+        body = {"plan": plan.pk, "amount": "100.00", "received_on": "2026-11-30"}
+        barrier.wait()
+        response = client.post("/api/payments/", {**body, "reference": "SAME-REF"})
+        answers["same"].append(response.status_code)
+        connections.close_all()
+
+    def grant_login(n: int) -> None:
+        client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {token}")
+        barrier.wait()
+        response = client.post(
+            f"/api/investors/{investors[n].pk}/grant-login/",
+            {"username": f"client{n}", "password": "a-long-client-password"},
+        )
+        answers["logins"].append(response.status_code)
         connections.close_all()
 
     def sign_in(n: int) -> None:
@@ -57,13 +76,14 @@ def main() -> None:
         answers["tokens"].append(response.status_code)
         connections.close_all()
 
-    for work in (pay, sign_in):
+    for work in (pay, pay_same, grant_login, sign_in):
         threads = [threading.Thread(target=work, args=(n,)) for n in range(PARALLEL)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     answers["posted"] = [Payment.objects.filter(plan=plan).count()]
+    answers["logins_made"] = [User.objects.filter(username__startswith="client").count()]
     json.dump(answers, sys.stdout)
 
 

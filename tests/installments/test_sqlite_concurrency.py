@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_twenty_parallel_payments_and_sign_ins_on_sqlite_all_succeed(tmp_path):
+def test_twenty_parallel_payments_logins_and_sign_ins_on_sqlite_all_succeed(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'parallel.sqlite3'}",
@@ -42,4 +42,8 @@ def test_twenty_parallel_payments_and_sign_ins_on_sqlite_all_succeed(tmp_path):
     answers = json.loads(result.stdout)
     assert sorted(answers["payments"]) == [201] * PARALLEL
     assert sorted(answers["tokens"]) == [200] * PARALLEL
-    assert answers["posted"] == [PARALLEL]
+    # The same reference twenty times at once: posted once, the others answered as replays.
+    assert sorted(answers["same"]) == [200] * (PARALLEL - 1) + [201]
+    assert answers["posted"] == [PARALLEL + 1]
+    assert sorted(answers["logins"]) == [201] * PARALLEL
+    assert answers["logins_made"] == [PARALLEL]
