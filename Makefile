@@ -1,23 +1,39 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
 # Everything runs from .venv, created on first use from pyproject.toml.
 
-PYTHON ?= python3.11
+# The newest Python 3.11+ on PATH, unless PYTHON=... says which.
+PYTHON ?= $(firstword $(foreach candidate,python3.13 python3.12 python3.11 python3,\
+	$(if $(shell command -v $(candidate) 2>/dev/null),\
+	$(if $(filter 1,$(shell $(candidate) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)),$(candidate)))))
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-postgres test-faults lint format check serve scan bench clean
+.PHONY: which-python help demo test test-postgres test-faults lint typecheck format check serve scan bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(BIN)/python ]; then \
+	  if [ -z "$(PYTHON)" ]; then \
+	    echo "No Python 3.11 or newer found (tried python3.13, python3.12, python3.11, python3)." >&2; \
+	    echo "Install Python 3.11, 3.12 or 3.13, or name one: make $(MAKECMDGOALS) PYTHON=/path/to/python3.x" >&2; \
+	    exit 1; \
+	  fi; \
+	  $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+	    echo "$(PYTHON) is $$($(PYTHON) --version 2>&1): this needs Python 3.11 or newer." >&2; exit 1; }; \
+	  echo "Creating $(VENV) with $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
+
+which-python:  ## Say which Python a new .venv would be made with
+	@echo "$(if $(PYTHON),$(PYTHON),none: no Python 3.11 or newer on PATH)"
 
 demo: $(BIN)/.installed  ## Start the back office with demo data on http://127.0.0.1:$(PORT) (SQLite, no broker)
 	DEBUG=true $(BIN)/python manage.py migrate --no-input
@@ -41,6 +57,9 @@ lint: $(BIN)/.installed  ## ruff check, format check, and the import contract be
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+typecheck: $(BIN)/.installed  ## mypy with django-stubs and djangorestframework-stubs (pyproject.toml [tool.mypy])
+	SECRET_KEY=$${SECRET_KEY:-typecheck-only-secret} $(BIN)/mypy
+
 format: $(BIN)/.installed  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -52,7 +71,7 @@ SCALE ?= full
 BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
 
 bench: $(BIN)/.installed  ## Benchmark (SCALE=small: a few minutes); writes bench/last.json (REGENERATE=1: new data)
-	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} nice -n 10 $(BIN)/python -m bench run \
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} SECURE_SSL_REDIRECT=false nice -n 10 $(BIN)/python -m bench run \
 		--scale $(SCALE) --server $(BENCH_POSTGRES_URL) $(if $(REGENERATE),--regenerate)
 
 clean:  ## Remove the virtualenv, the demo database and caches

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "django_celery_beat",
     "clients",
     "installments",
@@ -51,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last: turns a locked-out sign-in into the lockout page (AXES_LOCKOUT_TEMPLATE).
     "axes.middleware.AxesMiddleware",
 ]
@@ -79,16 +81,31 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
-# The embedded demo (SQLite) and DEBUG run with a development key; anything else must be
-# given a real one, and refuses to start without it.
+# Only DEBUG (`make demo`) runs with the development key. Anything else must be given a real
+# one and refuses to start without it: a key everyone can read signs everyone's sessions.
+DEVELOPMENT_KEY = "insecure-development-key-for-the-embedded-demo-only"
+PLACEHOLDER_KEYS = {DEVELOPMENT_KEY, "change-me-to-a-long-random-string", "change-me"}
 SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not (DEBUG or EMBEDDED):
-        raise ImproperlyConfigured("Set SECRET_KEY: it is required outside the embedded demo.")
-    SECRET_KEY = "insecure-development-key-for-the-embedded-demo-only"
+if not SECRET_KEY or SECRET_KEY in PLACEHOLDER_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY to a long random string: it is required unless DEBUG=true "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = DEVELOPMENT_KEY
 if EMBEDDED:
-    # Wait for the writer instead of failing at once when the scan and a request overlap.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Every transaction takes the write lock when it begins (BEGIN IMMEDIATE) and waits up to
+    # the busy timeout for it. SQLite's default, a deferred transaction that upgrades from
+    # reading to writing, cannot wait: when two such transactions meet, one fails at once with
+    # "database is locked" (twenty parallel payments posted six and answered 500 to the rest).
+    # WAL lets readers carry on while one writer holds the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -120,6 +137,8 @@ USE_TZ = True
 TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Kolkata")
 BUSINESS_TIME_ZONE = ZoneInfo(TIME_ZONE)
 CURRENCY = env("CURRENCY", default="USD")
+# The country a phone number without a +country code is read in (ISO 3166 code).
+PHONE_REGION = env("PHONE_REGION", default="IN")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -156,9 +175,14 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Behind a proxy, set AXES_IPWARE_PROXY_COUNT so the client's address is the one counted.
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 
+# API tokens expire this many hours after they were issued (0: never); a password change
+# always ends them.
+_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=24 * 30)
+API_TOKEN_TTL = dt.timedelta(hours=_TOKEN_TTL_HOURS) if _TOKEN_TTL_HOURS > 0 else None
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "clients.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -179,6 +203,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backoffice.lib.api.document_error_responses",
+    ],
 }
 
 # Celery. The embedded demo (SQLite, no CELERY_BROKER_URL) has no broker: tasks run
@@ -288,6 +316,37 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+# ---------------------------------------------------------------------------- HTTPS
+
+# Outside DEBUG the site is served over TLS: plain HTTP is redirected, browsers are told to
+# keep to HTTPS (HSTS) and cookies travel only over it. Each is configurable, for a site that
+# is reached over plain HTTP on purpose (a private network); `check --deploy` names what is off.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+# Behind a proxy that ends TLS and says so in X-Forwarded-Proto (and strips it from clients).
+if env.bool("TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only,
+# no inline script and no frames. The pages carry no inline script or handler (the language
+# switch is static/js/site.js) and the API docs use the Swagger UI build whose script is a file.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Swagger UI and the admin set a few style attributes; no script runs from a style.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}

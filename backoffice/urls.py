@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import TemplateView
 
 from backoffice.api import api_urlpatterns
+from clients.tokens import TokenRotatingPasswordChangeForm
 
 admin.site.site_header = "Installment back office"
 admin.site.site_title = "Back office admin"
@@ -15,7 +18,9 @@ account_urlpatterns = [
     # Own template names: the admin's password change renders registration/password_change_*.
     path(
         "password/",
-        auth_views.PasswordChangeView.as_view(template_name="registration/password.html"),
+        auth_views.PasswordChangeView.as_view(
+            template_name="registration/password.html", form_class=TokenRotatingPasswordChangeForm
+        ),
         name="password_change",
     ),
     path(
@@ -27,6 +32,8 @@ account_urlpatterns = [
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path("favicon.ico", lambda request: redirect(static("favicon.svg"), permanent=True)),
     path("accounts/", include(account_urlpatterns)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("structure/", include("structure.urls")),

@@ -8,10 +8,19 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backoffice.lib.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
+from backoffice.lib.errors import DomainError
 
 from .models import Investor
 from .selectors import visible_investors
-from .services import investor_create, investor_move, participant_grant_login
+from .services import contact_clean, investor_create, investor_move, participant_grant_login
+
+
+def _contact(field: str, value: str) -> str:
+    """Stored as the model cleans it: a phone in E.164, a messenger number or handle."""
+    try:
+        return contact_clean(field, value)
+    except DomainError as error:
+        raise serializers.ValidationError(error.message) from None
 
 
 class InvestorSerializer(serializers.ModelSerializer):
@@ -19,6 +28,12 @@ class InvestorSerializer(serializers.ModelSerializer):
         queryset=Investor.objects.all(), allow_null=True, required=False
     )
     is_participant = serializers.BooleanField(read_only=True)
+
+    def validate_phone(self, value: str) -> str:
+        return _contact("phone", value)
+
+    def validate_messenger(self, value: str) -> str:
+        return _contact("messenger", value)
 
     class Meta:
         model = Investor

@@ -3,9 +3,11 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.lib import phones
 from backoffice.lib.dates import validate_time_zone
 
 # The sponsor tree is stored as a materialized path: each investor's `path` is its sponsor's
@@ -47,6 +49,27 @@ class PathField(models.CharField):
         return params
 
 
+class PhoneField(models.CharField):
+    """A phone number, cleaned to E.164 (`backoffice.lib.phones`) wherever a model is cleaned:
+    the admin's forms, `full_clean`, and the services and serializers through `clean`."""
+
+    normalize = staticmethod(phones.phone_e164)
+
+    def clean(self, value, model_instance):
+        # Not to_python: that also runs on every query's value (a search for "98000 00001").
+        value = super().clean(value, model_instance)
+        try:
+            return self.normalize(value or "", region=settings.PHONE_REGION)
+        except phones.ContactError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+
+class MessengerField(PhoneField):
+    """A WhatsApp number (E.164) or a Telegram handle (`@name`)."""
+
+    normalize = staticmethod(phones.messenger_contact)
+
+
 class Language(models.TextChoices):
     ENGLISH = "en", "English"
     HINDI = "hi", "हिन्दी (Hindi)"
@@ -78,9 +101,9 @@ class Investor(models.Model):
     )
     path = PathField(max_length=PATH_STEP * MAX_DEPTH, editable=False, null=True)
     depth = models.PositiveSmallIntegerField(editable=False, default=1)
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    phone = PhoneField(_("phone"), max_length=32, blank=True)
     email = models.EmailField(_("email"), blank=True)
-    messenger = models.CharField(
+    messenger = MessengerField(
         _("messenger"),
         max_length=64,
         blank=True,

@@ -15,6 +15,14 @@ from backoffice.lib.errors import ConflictError, DomainError
 from .models import MAX_DEPTH, PATH_END, Investor, path_step
 
 
+def contact_clean(field: str, value: str) -> str:
+    """A phone or messenger as stored (E.164, or a handle), or a DomainError on the field."""
+    try:
+        return Investor._meta.get_field(field).clean(value or "", None)
+    except ValidationError as error:
+        raise DomainError(error.messages[0], field=field) from None
+
+
 @transaction.atomic
 def investor_create(
     *,
@@ -33,6 +41,8 @@ def investor_create(
         validate_time_zone(time_zone)
     except ValidationError as error:
         raise DomainError(error.messages[0], field="time_zone") from None
+    phone = contact_clean("phone", phone)
+    messenger = contact_clean("messenger", messenger)
     depth = 1 if sponsor is None else sponsor.depth + 1
     if depth > MAX_DEPTH:
         raise DomainError(f"The tree may be at most {MAX_DEPTH} levels deep.", field="sponsor")
@@ -40,9 +50,9 @@ def investor_create(
         name=name.strip(),
         sponsor=sponsor,
         depth=depth,
-        phone=phone.strip(),
+        phone=phone,
         email=email.strip(),
-        messenger=messenger.strip(),
+        messenger=messenger,
         language=language,
         time_zone=time_zone,
     )

@@ -37,6 +37,20 @@ def money(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(**MONEY, error_messages=MONEY_ERRORS, **kwargs)
 
 
+@extend_schema_field({"type": "string", "example": "300.00", "pattern": r"^\d+(\.\d{1,2})?$"})
+class MoneyInput(serializers.CharField):
+    """Money as a JSON string ("300.00"); a JSON number is refused, as on the contact log
+    (0.1 + 0.2 is not money). The amount itself is `rules.parse_money`'s to judge."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Give the amount as a string such as '300.00'.")
+        try:
+            return rules.parse_money(super().to_internal_value(data))
+        except rules.RuleError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
 # Digits with one "/" or "." at most. Fraction() also reads exponents, and "1e-999999999"
 # would have it build a number with a billion digits: refused before it gets there.
 
@@ -89,6 +103,13 @@ class PackageSerializer(serializers.ModelSerializer):
             return rules.parse_money(value)
         except rules.RuleError as error:
             raise serializers.ValidationError(str(error)) from None
+
+    def validate(self, attrs):
+        try:
+            rules.check_installment_count(attrs["price"], attrs["installment_count"])
+        except rules.RuleError as error:
+            raise serializers.ValidationError({"installment_count": [str(error)]}) from None
+        return attrs
 
 
 class PackageViewSet(
@@ -326,7 +347,7 @@ class PaymentCreateSerializer(serializers.Serializer):
     # The shape of a money amount (digits, at most two places, no NaN or infinity); whether
     # it is an amount the plan accepts (positive, not absurd, within the balance) is the
     # service's to say.
-    amount = money()
+    amount = MoneyInput()
     received_on = serializers.DateField()
     reference = serializers.CharField(max_length=Payment._meta.get_field("reference").max_length)
 

@@ -312,6 +312,16 @@ class PackageForm(forms.ModelForm):
         except rules.RuleError as error:
             raise ValidationError(str(error), code="invalid") from None
 
+    def clean(self):
+        cleaned = super().clean()
+        price, count = cleaned.get("price"), cleaned.get("installment_count")
+        if price is not None and count:
+            try:
+                rules.check_installment_count(price, count)
+            except rules.RuleError as error:
+                self.add_error("installment_count", str(error))
+        return cleaned
+
     def save(self, commit: bool = True) -> Package:
         self.instance.final_payment_fraction = rules.format_fraction(
             self.cleaned_data["final_payment_fraction"]

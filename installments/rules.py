@@ -37,6 +37,9 @@ class RuleError(ValueError):
 # ---------------------------------------------------------------------------- money
 
 
+MONEY_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_money(value: object) -> Decimal:
     """A positive amount with at most two decimal places, or RuleError.
 
@@ -44,8 +47,13 @@ def parse_money(value: object) -> Decimal:
     """
     if isinstance(value, float | bool):
         raise RuleError("Amounts must be given as decimal strings such as '300.00'.")
+    text = str(value).strip()
+    # Plain ASCII digits only: Decimal() also reads "1E2", "1e-2" and other scripts' digits
+    # ("١٠٠"), none of which a person writes for an amount of money.
+    if not MONEY_TEXT.fullmatch(text):
+        raise RuleError(f"{value!r} is not an amount of money.")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
         raise RuleError(f"{value!r} is not an amount of money.") from None
     if not amount.is_finite():
@@ -92,8 +100,24 @@ def split_amount(total: Decimal, parts: int) -> list[Decimal]:
     return [share] * (parts - 1) + [total - share * (parts - 1)]
 
 
+def check_installment_count(price: Decimal, count: int) -> None:
+    """Every installment of a package is at least one cent.
+
+    A price of 0.01 in 24 installments would schedule 23 installments of 0.00: overdue from
+    the start, never payable, and a plan paid in full that the scan then cancels.
+    """
+    if count < 1:
+        raise RuleError("There must be at least one installment.")
+    if price < CENT * count:
+        raise RuleError(
+            f"A price of {price} cannot be split into {count} installments of at least {CENT}: "
+            f"at most {int(price / CENT)} installments."
+        )
+
+
 def schedule(*, price: Decimal, count: int, first_due_date: dt.date) -> list[ScheduledInstallment]:
     """Installment k (1..count) is due k−1 months after the first due date."""
+    check_installment_count(price, count)
     return [
         ScheduledInstallment(number=k, due_date=add_months(first_due_date, k - 1), amount=amount)
         for k, amount in enumerate(split_amount(price, count), start=1)

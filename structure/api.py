@@ -3,13 +3,19 @@
 
 from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from backoffice.lib.api import BusinessDayMixin, Pagination, is_schema_generation
+from backoffice.lib.filters import MAX_ID
 from clients import api as clients_api
 from clients.models import Investor
 from clients.selectors import structure_scope
@@ -174,6 +180,17 @@ class StructureFilterBackend(DjangoFilterBackend):
         return filterset.listing()
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "participant",
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                description=StructureFilter.base_filters["participant"].extra["help_text"],
+            )
+        ]
+    )
+)
 class StructureView(BusinessDayMixin, generics.ListAPIView):
     """The signed-in participant's structure (docs/rules.md, Structure visibility): every investor
     below them at any depth, with their overdue state and latest contact, filtered and ordered by

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.utils import translation
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext
+
+from backoffice.lib import phones
 
 NON_DIGITS = re.compile(r"\D")
 TELEGRAM_HANDLE = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{4,31})$")
@@ -89,15 +92,30 @@ def whatsapp_number(phone: str, messenger: str) -> str:
     return ""
 
 
+def _e164(phone: str) -> str:
+    # Phones are stored in E.164; one written before that rule and not a number gives no
+    # link at all, never a "tel:+".
+    try:
+        return phones.phone_e164(phone, region=settings.PHONE_REGION)
+    except phones.ContactError:
+        return ""
+
+
 def contact_links(*, phone: str, email: str, messenger: str, message: str) -> ContactLinks:
-    tel = "+" + NON_DIGITS.sub("", phone) if phone else ""
+    tel = _e164(phone)
     wa = whatsapp_number(phone, messenger)
     handle = TELEGRAM_HANDLE.match(messenger.strip()) if messenger.startswith("@") else None
     return ContactLinks(
         message=message,
         tel=f"tel:{tel}" if tel else "",
         sms=f"sms:{tel}?{urlencode({'body': message}, quote_via=quote)}" if tel else "",
-        mailto=(f"mailto:{email}?{urlencode({'body': message}, quote_via=quote)}" if email else ""),
+        # The address is percent-encoded: a "?" or "&" in it must not start the query and
+        # smuggle in a Bcc or a subject (RFC 6068).
+        mailto=(
+            f"mailto:{quote(email, safe='@')}?{urlencode({'body': message}, quote_via=quote)}"
+            if email
+            else ""
+        ),
         whatsapp=f"https://wa.me/{wa}?{urlencode({'text': message}, quote_via=quote)}"
         if wa
         else "",

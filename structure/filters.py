@@ -133,7 +133,9 @@ class StructureFilter(django_filters.FilterSet):
         queryset=Investor.objects.participants().order_by("name"),
         method="filter_participant",
         label=_("Participant"),
-        help_text="Staff only: whose structure to read (an investor who is a participant).",
+        help_text="Whose structure to read (an investor who is a participant). Required for "
+        "staff who are not participants themselves (400 without it); a participant passing it "
+        "gets a 400.",
     )
     overdue = StrictBooleanFilter(
         method="filter_overdue",
@@ -282,8 +284,12 @@ class StructureFilter(django_filters.FilterSet):
         value = (value or "").strip()
         if not value:
             return queryset
+        # Phones are stored in E.164: "98000 00001" finds +919800000001 by its digits.
+        digits = "".join(ch for ch in value if ch.isascii() and ch.isdigit())
+        by_digits = models.Q(phone__contains=digits) if len(digits) >= 4 else models.Q(pk__in=[])
         return queryset.filter(
             models.Q(name__icontains=value)
+            | by_digits
             | models.Q(phone__icontains=value)
             | models.Q(email__icontains=value)
             | models.Q(messenger__icontains=value)

@@ -5,13 +5,42 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
 from installments import rules
+from installments.models import Installment, PlanStatus
 
 from .models import ContactLogEntry, ContactOutcome
+
+
+def _check_promise_within_reach(
+    investor: Investor, promised_on: dt.date, promised_amount: Decimal
+) -> None:
+    """A promise the plans can wait for: money the investor still owes on active plans, by
+    the earliest grace deadline (after it that plan is cancelled, whatever was promised)."""
+    deadline = (
+        Investor.objects.filter(pk=investor.pk)
+        .values_list("earliest_grace_deadline", flat=True)
+        .first()
+    )
+    if deadline is not None and promised_on > deadline:
+        raise DomainError(
+            f"The promised date must be on or before the grace deadline, {deadline}: "
+            "after it the plan is cancelled.",
+            field="promised_on",
+        )
+    owed = Installment.objects.filter(
+        plan__investor=investor, plan__status=PlanStatus.ACTIVE
+    ).aggregate(owed=Sum(F("amount") - F("paid_amount")))["owed"] or Decimal("0.00")
+    if promised_amount > owed:
+        raise DomainError(
+            f"The promised amount is more than the {owed} the investor still owes.",
+            field="promised_amount",
+        )
 
 
 def contact_log_record(
@@ -34,7 +63,7 @@ def contact_log_record(
         raise DomainError(f"{outcome!r} is not a contact outcome.", field="outcome")
     if outcome == ContactOutcome.PROMISED:
         if promised_on is None:
-            raise DomainError("A promise to pay needs the promised date.", field="promised_on")
+            raise DomainError(_("A promise to pay needs the promised date."), field="promised_on")
         if promised_on < today:
             raise DomainError(
                 f"The promised date cannot be in the past ({promised_on} is before {today}).",
@@ -42,12 +71,13 @@ def contact_log_record(
             )
         if promised_amount in (None, ""):
             raise DomainError(
-                "A promise to pay needs the promised amount.", field="promised_amount"
+                _("A promise to pay needs the promised amount."), field="promised_amount"
             )
         try:
             promised_amount = rules.parse_money(promised_amount)
         except rules.RuleError as error:
             raise DomainError(str(error), field="promised_amount") from None
+        _check_promise_within_reach(investor, promised_on, promised_amount)
     else:
         # Only a promise has a date and an amount: a stray one would be judged as a promise.
         promised_on = None

@@ -158,9 +158,13 @@ def _iso(value) -> str:
     return "" if value is None else value.isoformat()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: keep names inert.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    # A cell starting with = + - @ (or a tab or carriage return before one) is a formula to a
+    # spreadsheet: every free-text cell a client's data fills is kept inert (OWASP's advice).
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def _csv_row(row) -> list:
@@ -168,9 +172,9 @@ def _csv_row(row) -> list:
         row.pk,
         _text(row.name),
         row.level,
-        row.phone,
-        row.email,
-        row.messenger,
+        _text(row.phone),
+        _text(row.email),
+        _text(row.messenger),
         "true" if row.overdue else "false",
         f"{row.overdue_amount:.2f}",
         _iso(row.oldest_overdue_due_date),
@@ -274,4 +278,8 @@ def contact_log_add(request, pk: int):
             url = reverse("structure-investor", args=[pk]) + context["participant_query"]
             return redirect(url)
     context["form"] = form
+    # The language switch on this page returns to the investor page, not to this POST-only URL.
+    context["language_next"] = (
+        reverse("structure-investor", args=[pk]) + context["participant_query"]
+    )
     return render(request, "structure/investor.html", context, status=400)

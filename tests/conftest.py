@@ -9,6 +9,15 @@ from tests.factories import StaffFactory, participant
 CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_configure(config):
+    """The test client and the live server speak plain HTTP: outside DEBUG the settings
+    redirect it to HTTPS (tests/backoffice/test_deployment.py holds that default)."""
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the programs tests start
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need PostgreSQL's row locks and concurrent transactions.
 

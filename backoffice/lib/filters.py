@@ -1,8 +1,9 @@
-"""Filter fields every list shares (django-filter): strict booleans and plain integer ids."""
+"""Filter fields every list shares (django-filter): strict booleans and bounded integer ids."""
+
+from typing import Any
 
 import django_filters
 from django import forms
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 
@@ -15,7 +16,7 @@ class StrictBooleanField(forms.Field):
 
     default_error_messages = {"invalid": "Use true or false."}
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> bool | None:
         if value in (None, ""):
             return None
         text = str(value).strip().lower()
@@ -29,14 +30,29 @@ class StrictBooleanField(forms.Field):
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.TextInput)
         super().__init__(*args, **kwargs)
 
 
-@extend_schema_field(OpenApiTypes.INT)
+# Ids are BigAutoField: a larger number is no id, and reaching the database with it overflows
+# the driver's integer (a 500) instead of answering the user.
+MAX_ID = 2**63 - 1
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+class IdField(forms.IntegerField):
+    """A whole number from 1 to the largest id; anything else is the field's error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(ID_SCHEMA)
 class IdFilter(django_filters.NumberFilter):
     """An integer id. Deliberately not a ModelChoiceFilter: an id the user may not see must
     give an empty list, not a "not a valid choice" that tells them it exists."""
 
-    field_class = forms.IntegerField
+    field_class = IdField

@@ -87,6 +87,13 @@ def payment_record(
             f"A payment cannot be received in the future ({received_on} is after {today}).",
             field="received_on",
         )
+    earliest = min(plan.purchased_on, plan.first_due_date)
+    if received_on < earliest:
+        raise DomainError(
+            f"A payment cannot be received before the plan was bought or its first installment "
+            f"was due ({received_on} is before {earliest}).",
+            field="received_on",
+        )
     replay = _replay(reference, plan=plan, amount=amount, received_on=received_on)
     if replay:
         return replay

@@ -1,5 +1,7 @@
 """The OpenAPI schema, the interactive docs and the one place that turns refusals into HTTP."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from rest_framework.test import APIRequestFactory
@@ -63,7 +65,10 @@ def test_the_docs_page_renders_from_the_bundled_sidecar_without_the_internet(ano
     page = response.content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn.jsdelivr.net" not in page
-    assert "/api/schema/" in page
+    # Swagger UI's start-up script is a file of its own (the pages' CSP allows no inline one).
+    script_url = re.search(r'<script src="([^"]*script=[^"]*)"', page).group(1)
+    script = anonymous_client.get(script_url.replace("&amp;", "&"))
+    assert "/api/schema/" in script.content.decode()
 
 
 def _handle(exc):
@@ -92,3 +97,22 @@ def test_a_django_validation_error_reaching_a_view_is_a_400_not_a_500():
 
     response = _handle(ValidationError({"until": ["Bad date."]}))
     assert (response.status_code, response.data) == (400, {"until": ["Bad date."]})
+
+
+def test_the_schema_documents_the_errors_each_operation_answers(anonymous_client):
+    import yaml
+
+    schema = yaml.safe_load(anonymous_client.get("/api/schema/").content)
+    structure = schema["paths"]["/api/structure/"]["get"]
+    assert {"200", "400", "401", "403", "404"} <= {str(code) for code in structure["responses"]}
+    participant = next(p for p in structure["parameters"] if p["name"] == "participant")
+    assert "Required for staff" in participant["description"]
+    payments = schema["paths"]["/api/payments/"]["post"]["responses"]
+    assert {"201", "200", "400", "409"} <= {str(code) for code in payments}
+    page_size = next(
+        p for p in schema["paths"]["/api/plans/"]["get"]["parameters"] if p["name"] == "page_size"
+    )
+    assert page_size["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
+    token = schema["paths"]["/api/auth/token/"]
+    assert {"400", "429"} <= {str(code) for code in token["post"]["responses"]}
+    assert "204" in {str(code) for code in token["delete"]["responses"]}

@@ -108,3 +108,77 @@ def test_with_postgresql_the_broker_defaults_to_the_local_redis():
 def test_a_configured_broker_is_used_even_with_sqlite():
     settings = celery_settings(CELERY_BROKER_URL="redis://queue:6379/2")
     assert settings == {"broker": "redis://queue:6379/2", "eager": False}
+
+
+# ---------------------------------------------------------------------------- finding 5
+
+
+def run_manage(*args: str, **environment: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "SECURE_SSL_REDIRECT"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={**env, "LOG_LEVEL": "ERROR"} | environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PRODUCTION = {
+    "SECRET_KEY": "k7Qm2vX9pL4tR8wZ1nB6yH3jF5dS0aG7cV2xE9uT4iO1pK8mN3bQ6zL5wR2yH9",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/backoffice_unused",
+    "ALLOWED_HOSTS": "backoffice.example.com",
+    "DEBUG": "false",
+}
+
+
+def test_without_a_secret_key_and_without_debug_it_refuses_to_start_even_on_sqlite():
+    result = run_manage("check", DEBUG="false")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+
+
+def test_the_placeholder_secret_key_of_env_example_is_refused_too():
+    result = run_manage("check", DEBUG="false", SECRET_KEY="change-me-to-a-long-random-string")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+
+
+def test_the_demo_with_debug_runs_on_the_development_key():
+    assert run_manage("check", DEBUG="true").returncode == 0
+
+
+def test_check_deploy_is_clean_with_the_documented_production_variables():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_https_switched_off():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, SECURE_SSL_REDIRECT="false"
+    )
+    assert result.returncode != 0
+    assert "security.W008" in result.stdout + result.stderr
+
+
+def test_outside_debug_plain_http_is_redirected_and_hsts_and_csp_are_sent(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/accounts/login/")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+    secure = client.get("/accounts/login/", secure=True)
+    assert secure.status_code == 200
+    assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
+    policy = secure["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy

@@ -76,6 +76,13 @@ def test_a_participant_finds_the_most_urgent_client_logs_a_promise_exports_and_r
     small.goto(page.url)
     assert row_names(small) == ["Chetan Rao", "Bina Shah", "Asha Verma"]
     small.screenshot(path=artifacts / "structure-phone.png", full_page=True)
+    # On a phone the first client is on the first screen, and contact chips are finger-sized.
+    first_row = small.locator("table.rows tbody tr").first.bounding_box()
+    print("phone: first client at", first_row["y"], "px of", PHONE["height"])
+    assert first_row["y"] + 60 < PHONE["height"]
+    chips = small.locator(".contacts a")
+    heights = [chips.nth(i).bounding_box()["height"] for i in range(chips.count())]
+    assert heights and min(heights) >= 44, heights
     phone.close()
 
     # Open Bina (one day left) and log a promise to pay today.

@@ -37,7 +37,7 @@ NEW_INVESTOR = {
     "name": "Asha Verma",
     "phone": "+919800000001",
     "email": "asha@example.com",
-    "messenger": "@asha",
+    "messenger": "@asha_verma",
     "language": "hi",
 }
 
@@ -109,7 +109,7 @@ def test_an_investor_without_a_time_zone_lives_in_the_business_time_zone(setting
 
 
 def test_a_missing_name_is_a_400_on_name(staff_client):
-    response = post(staff_client, "/api/investors/", {"phone": "+91"})
+    response = post(staff_client, "/api/investors/", {"phone": "+919800000001"})
     assert response.status_code == 400
     assert response.json() == {"name": ["This field is required."]}
 
@@ -194,14 +194,16 @@ def test_anonymous_requests_to_investors_are_a_401(anonymous_client, people):
 
 
 def test_staff_edit_an_investors_contacts(staff_client):
-    investor = InvestorFactory(phone="+911")
+    investor = InvestorFactory(phone="+919811111111")
     response = patch(
-        staff_client, f"/api/investors/{investor.pk}/", {"phone": "+912", "language": "ne"}
+        staff_client,
+        f"/api/investors/{investor.pk}/",
+        {"phone": "+91 98222 22222", "language": "ne"},
     )
     assert response.status_code == 200, response.json()
-    assert (response.json()["phone"], response.json()["language"]) == ("+912", "ne")
+    assert (response.json()["phone"], response.json()["language"]) == ("+919822222222", "ne")
     investor.refresh_from_db()
-    assert (investor.phone, investor.language) == ("+912", "ne")
+    assert (investor.phone, investor.language) == ("+919822222222", "ne")
 
 
 def test_a_new_sponsor_moves_the_investor_with_their_whole_structure(staff_client):

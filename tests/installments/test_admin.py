@@ -647,3 +647,20 @@ def test_the_package_change_form_shows_the_fraction_as_typed(admin_client):
     response = admin_client.get(url("package_change", package.pk))
 
     assert response.context["adminform"].form.initial["final_payment_fraction"] == "1/2"
+
+
+def test_a_package_whose_installment_is_under_a_cent_is_a_form_error(admin_client):
+    response = admin_client.post(
+        url("package_add"),
+        {
+            "name": "Tiny",
+            "shares": "1",
+            "price": "0.01",
+            "installment_count": "24",
+            "final_payment_fraction": "2/3",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "cannot be split into 24 installments" in response.content.decode()
+    assert not Package.objects.filter(name="Tiny").exists()

@@ -723,10 +723,23 @@ def test_a_non_positive_amount_is_reported_together_with_the_other_field_errors(
     assert "greater than zero" in response.json()["amount"][0]
 
 
-def test_an_exact_json_number_is_read_as_that_amount(staff_client, plan, today):
-    response = post(staff_client, "/api/payments/", payment_data(plan, today, amount=300.5))
-    assert response.status_code == 201
-    assert response.json()["amount"] == "300.50"
+@pytest.mark.parametrize("amount", [300.5, 300, "1E2", "1e-2", "١٠٠", "٣٠٠.٠٠", "1_000"])
+def test_a_json_number_an_exponent_or_other_digits_are_refused_as_money(
+    staff_client, plan, today, amount
+):
+    response = post(staff_client, "/api/payments/", payment_data(plan, today, amount=amount))
+    assert response.status_code == 400
+    assert set(response.json()) == {"amount"}
+    assert not Payment.objects.exists()
+
+
+def test_a_package_whose_installment_is_under_a_cent_is_refused(staff_client):
+    body = {"name": "Tiny", "shares": 1, "price": "0.01", "installment_count": 24}
+    response = post(staff_client, "/api/packages/", body)
+    assert response.status_code == 400
+    assert "installment_count" in response.json()
+    body["installment_count"] = 1
+    assert post(staff_client, "/api/packages/", body).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def test_a_payment_pays_the_oldest_installment_and_the_rest_goes_to_the_next():
 
 
 def test_paid_date_is_the_received_date_of_the_payment_that_completes_the_installment():
-    plan = make_plan(first_due_date=FIRST_DUE)
+    plan = make_plan(first_due_date=FIRST_DUE, today=dt.date(2025, 1, 1))
     pay(plan, "100.00", dt.date(2025, 1, 2), "A")
     pay(plan, "200.00", dt.date(2025, 1, 8), "B")
     assert plan.installments.get(number=1).paid_on == dt.date(2025, 1, 8)
@@ -218,3 +218,17 @@ def test_a_package_with_final_fraction_zero_credits_every_share_progressively():
     assert plan.final_payment_fraction == 0
     result = pay(plan, "300.00", FIRST_DUE, "ZERO-1")
     assert [e.shares for e in result.credits] == [1500]
+
+
+def test_a_payment_received_before_the_plan_was_bought_is_refused():
+    plan = make_plan(first_due_date=dt.date(2026, 3, 1), today=dt.date(2026, 2, 1))
+    with pytest.raises(DomainError) as refused:
+        payment_record(
+            plan=plan,
+            amount=Decimal("100.00"),
+            received_on=dt.date(1, 1, 1),
+            reference="ANCIENT",
+            today=dt.date(2026, 3, 1),
+        )
+    assert refused.value.field == "received_on"
+    assert not plan.payments.exists()

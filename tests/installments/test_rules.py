@@ -6,7 +6,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from installments import rules
@@ -95,6 +95,7 @@ def test_installments_are_numbered_from_one():
     first=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2090, 12, 31)),
 )
 def test_schedule_amounts_always_add_up_to_the_price(price, count, first):
+    assume(price >= D("0.01") * count)  # fewer cents than installments: refused (below)
     items = rules.schedule(price=price, count=count, first_due_date=first)
     assert sum(i.amount for i in items) == price
     assert len(items) == count
@@ -102,6 +103,19 @@ def test_schedule_amounts_always_add_up_to_the_price(price, count, first):
     # Every installment but the last is the same rounded-down share; the last takes the cents.
     assert len({i.amount for i in items[:-1]}) <= 1
     assert all(items[-1].amount >= i.amount for i in items)
+    assert all(i.amount >= D("0.01") for i in items)
+
+
+@pytest.mark.parametrize(("price", "count"), [("0.01", 24), ("0.23", 24), ("1.00", 101)])
+def test_a_schedule_with_an_installment_under_a_cent_is_refused(price, count):
+    with pytest.raises(rules.RuleError, match=r"at least 0\.01"):
+        rules.schedule(price=D(price), count=count, first_due_date=dt.date(2026, 1, 1))
+
+
+@pytest.mark.parametrize("text", ["1E2", "1e-2", "١٠٠", "٣٠٠.٠٠", "1_000", "0x10", " 1 0"])
+def test_money_is_plain_ascii_digits_without_an_exponent(text):
+    with pytest.raises(rules.RuleError, match="not an amount of money"):
+        rules.parse_money(text)
 
 
 @given(

@@ -143,13 +143,13 @@ def test_sms_due_at_night_waits_for_the_morning_in_the_recipients_zone(run_scan,
 
 def test_the_reminder_names_the_participant_who_brought_the_investor(run_scan):
     top = participant("top", name="Top Participant")
-    near = participant("near", name="Near Participant", sponsor=top, phone="+911111")
+    near = participant("near", name="Near Participant", sponsor=top, phone="+919811111111")
     middle = InvestorFactory(sponsor=near)
     investor = InvestorFactory(sponsor=middle)
     make_plan(investor=investor, first_due_date=D, today=D - 30 * DAY)
     run_scan(D + DAY)
     (email,) = [m for m in mail.outbox if m.to == [investor.email]]
-    assert "Near Participant, +911111" in email.body
+    assert "Near Participant, +919811111111" in email.body
     assert "Top Participant" not in email.body
 
 

@@ -207,3 +207,37 @@ def test_the_log_lists_newest_first_with_the_promise_state(root_client, structur
         ("no_answer", None),
         ("promised", "broken"),
     ]
+
+
+# ---------------------------------------------------------------------------- finding 7
+
+
+@pytest.mark.parametrize(
+    ("promised_on", "promised_amount", "field"),
+    [
+        ("9999-12-31", "100.00", "promised_on"),  # far past the grace deadline
+        ("2026-03-17", "100.00", "promised_on"),  # Bina's deadline is 2026-03-16
+        ("2026-03-16", "99999999.00", "promised_amount"),  # Bina owes 3,000.00 in all
+        ("2026-03-16", "1E2", "promised_amount"),
+    ],
+)
+def test_a_promise_the_plan_cannot_wait_for_is_a_400_naming_the_field(
+    root_client, structure, today, promised_on, promised_amount, field
+):
+    response = root_client.post(
+        f"/api/investors/{structure.bina.pk}/contacts/",
+        {"outcome": "promised", "promised_on": promised_on, "promised_amount": promised_amount},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {field}
+    assert not ContactLogEntry.objects.exists()
+
+
+def test_a_promise_on_the_grace_deadline_of_what_is_owed_is_logged(root_client, structure, today):
+    response = root_client.post(
+        f"/api/investors/{structure.bina.pk}/contacts/",
+        {"outcome": "promised", "promised_on": "2026-03-16", "promised_amount": "3000.00"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()

@@ -162,7 +162,7 @@ def test_editing_contacts_saves_them_and_leaves_the_tree_alone(admin_client, tre
             "name": "Ravi Kumar",
             "phone": "+919822223333",
             "email": "ravi@example.com",
-            "messenger": "@ravi",
+            "messenger": "@ravi_kumar",
             "language": "en",
             "plans-TOTAL_FORMS": "0",
             "plans-INITIAL_FORMS": "0",
@@ -171,7 +171,7 @@ def test_editing_contacts_saves_them_and_leaves_the_tree_alone(admin_client, tre
 
     assert response.status_code == 302
     ravi.refresh_from_db()
-    assert (ravi.phone, ravi.messenger) == ("+919822223333", "@ravi")
+    assert (ravi.phone, ravi.messenger) == ("+919822223333", "@ravi_kumar")
     assert (ravi.path, ravi.depth) == (path, depth)
 
 

@@ -2,14 +2,17 @@
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from installments.read_model import plans_changing
+from structure.models import ContactLogEntry
 from structure.services import contact_log_record
 from tests.factories import InvestorFactory, StaffFactory, make_plan
 
@@ -193,13 +196,15 @@ def test_a_broken_promise_puts_the_client_back_at_the_top_by_urgency(root_client
 def test_a_pending_promise_due_before_the_deadline_lets_the_client_wait_below_the_others(
     root_client, structure, today
 ):
-    contact_log_record(
+    # Recorded before promises were held to the grace deadline (the service now refuses it).
+    ContactLogEntry.objects.create(
         investor=structure.chetan,
         author=structure.root.user,
+        contacted_at=timezone.now(),
+        contacted_on=today,
         outcome="promised",
         promised_on=today,
-        promised_amount="600.00",
-        today=today,
+        promised_amount=Decimal("600.00"),
     )
     # Chetan's deadline has passed: a promise after it saves nothing, so Chetan stays first.
     assert names(get(root_client, overdue="true")) == ["Chetan", "Bina", "Asha"]
