@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
+from investors.api import AskForHelpView, HelpRequestViewSet, MeView, PreferencesView
 from reminders.api import ReminderViewSet
 from structure.api import InvestorViewSet, StructureView
 
@@ -55,9 +56,13 @@ def api_urlpatterns() -> list:
     router.register("plans", PlanViewSet, basename="plan")
     router.register("payments", PaymentViewSet, basename="payment")
     router.register("reminders", ReminderViewSet, basename="reminder")
+    router.register("help-requests", HelpRequestViewSet, basename="help-request")
     return [
         path("auth/token/", TokenView.as_view(), name="api-token"),
         path("structure/", StructureView.as_view(), name="api-structure"),
+        path("me/", MeView.as_view(), name="api-me"),
+        path("me/preferences/", PreferencesView.as_view(), name="api-me-preferences"),
+        path("me/help-requests/", AskForHelpView.as_view(), name="api-me-help-requests"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
         *router.urls,

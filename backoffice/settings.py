@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "installments",
     "reminders",
     "structure",
+    "investors",
 ]
 
 MIDDLEWARE = [
@@ -136,7 +137,7 @@ STORAGES = {
 # ---------------------------------------------------------------------------- sign-in
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "structure"
+LOGIN_REDIRECT_URL = "start"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes) for every way in: the site's sign-in, the admin's and
@@ -179,6 +180,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set used in several places.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "reminders.models.Channel",
+        "PromotionKindEnum": "installments.models.PromotionKind",
+        "KindEnum": "installments.models.CreditKind",
+        "PlanStatusEnum": "installments.models.PlanStatus",
+    },
 }
 
 # Celery. The embedded demo (SQLite, no CELERY_BROKER_URL) has no broker: tasks run

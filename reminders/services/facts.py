@@ -93,6 +93,10 @@ def reason_not_to_send(reminder: Reminder, *, step: CadenceStep | None, facts: F
             return f"the digest of {today} replaces it"
         return None
     plan = facts.plans[reminder.plan_id]
+    if step.trigger == Trigger.HELP_REQUEST:
+        if not recipient.is_participant:
+            return "the recipient is no longer a participant"
+        return None
     if step.trigger == Trigger.CANCELLED:
         if plan.status != PlanStatus.CANCELLED:
             return f"the plan is {plan.status} again"
