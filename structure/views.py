@@ -43,6 +43,7 @@ from .selectors import (
 from .services import contact_log_record
 
 PAGE_SIZES = (10, 25, 50, 100)
+FILTER_NAMES = ("overdue", "asked_for_help", "days_left_lte", "plan_status", "level_lte", "search")
 DEFAULT_PAGE_SIZE = 25
 
 
@@ -129,17 +130,7 @@ def structure(request):
             "today": today,
             "orderings": ORDERING_LABELS.items(),
             "page_sizes": PAGE_SIZES,
-            "filtered": any(
-                request.GET.get(name)
-                for name in (
-                    "overdue",
-                    "asked_for_help",
-                    "days_left_lte",
-                    "plan_status",
-                    "level_lte",
-                    "search",
-                )
-            ),
+            "filtered": any(request.GET.get(name) for name in FILTER_NAMES),
             "participant_query": _participant_query(request),
             "RowStatus": RowStatus,
             "PromiseState": PromiseState,
