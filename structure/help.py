@@ -58,7 +58,13 @@ def help_request_ask(
                         last_asked_at=now,
                     )
             except IntegrityError:
-                request = _open_request_for_update(plan)
+                # A concurrent first press committed its request: this press adds to it.
+                request = _added_to(
+                    _open_request_for_update(plan),
+                    message=message,
+                    contact_via=contact_via,
+                    now=now,
+                )
         else:
             request = _added_to(request, message=message, contact_via=contact_via, now=now)
         participant = nearest_participant(investor)
