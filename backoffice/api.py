@@ -14,9 +14,15 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
-from investors.api import AskForHelpView, HelpRequestViewSet, MeView, PreferencesView
+from investors.api import (
+    AskForHelpView,
+    HelpRequestViewSet,
+    InvestorViewSet,
+    MeView,
+    PreferencesView,
+)
 from reminders.api import ReminderViewSet
-from structure.api import InvestorViewSet, StructureView
+from structure.api import StructureView
 
 LOCKED_OUT = "Too many failed sign-in attempts for this username: try again later."
 

@@ -283,6 +283,8 @@ REMINDER_SUPPORT_PHONE = env("REMINDER_SUPPORT_PHONE", default="")
 REMINDER_SUPPORT_EMAIL = env("REMINDER_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Where links in messages point (the participant's Structure page in the digest).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# An invitation link (sent by email or SMS through the outbox) works once, for this long.
+INVITATION_VALID_HOURS = env.int("INVITATION_VALID_HOURS", default=72)
 
 LOGGING = {
     "version": 1,

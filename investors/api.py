@@ -19,6 +19,7 @@ from installments.api import PlanSerializer
 from installments.models import Plan, PromotionKind
 from reminders.models import Channel
 from reminders.services.preferences import investor_preferences_set
+from structure import api as structure_api
 from structure.help import (
     CONTACT_VIA_MAX_LENGTH,
     MESSAGE_MAX_LENGTH,
@@ -28,6 +29,7 @@ from structure.help import (
 from structure.models import HelpRequest
 
 from .selectors import my_plans, opted_out_channels
+from .services import invitation_send
 
 NOT_AN_INVESTOR = OpenApiResponse(description="The signed-in user is not an investor.")
 NOT_SIGNED_IN = OpenApiResponse(description="Not signed in.")
@@ -250,3 +252,44 @@ class HelpRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Mark the request answered (time to answer is recorded)."""
         answered = help_request_answer(request=self.get_object(), by=request.user)
         return Response(HelpRequestSerializer(answered).data)
+
+
+class InvitationSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=[Channel.EMAIL, Channel.SMS])
+
+
+class InvitationSentSerializer(serializers.Serializer):
+    investor = serializers.IntegerField()
+    channel = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class InvestorViewSet(structure_api.InvestorViewSet):
+    """Investors, with their contact log and the invitation to sign in."""
+
+    @extend_schema(
+        request=InvitationSerializer,
+        responses={
+            201: InvitationSentSerializer,
+            400: OpenApiResponse(description="`{channel: [message]}`: e.g. no email on file."),
+            401: NOT_SIGNED_IN,
+            403: OpenApiResponse(description="Only staff invite."),
+            404: OpenApiResponse(description="No such investor."),
+            409: OpenApiResponse(description="They can sign in already, or were invited today."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def invitation(self, request, pk=None):
+        """Send the investor a link (email or SMS, through the outbox) to choose their own
+        username and password for My plans; valid for INVITATION_VALID_HOURS, used once."""
+        investor = self.get_object()
+        serializer = InvitationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sent = invitation_send(
+            investor=investor,
+            channel=serializer.validated_data["channel"],
+            by=request.user,
+            today=self.today,
+        )
+        body = {"investor": investor.pk, "channel": sent.channel, "expires_at": sent.expires_at}
+        return Response(InvitationSentSerializer(body).data, status=status.HTTP_201_CREATED)

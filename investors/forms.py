@@ -34,3 +34,10 @@ class PreferencesForm(forms.Form):
         max_length=64,
         help_text=_("For example Asia/Kathmandu. Empty: the business time zone."),
     )
+
+
+class InvitationAcceptForm(forms.Form):
+    username = forms.CharField(label=_("Choose a username"), max_length=150)
+    password = forms.CharField(
+        label=_("Choose a password"), strip=False, widget=forms.PasswordInput(render_value=False)
+    )

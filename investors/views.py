@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -19,8 +20,9 @@ from reminders.selectors import reminders_to
 from reminders.services.preferences import investor_preferences_set
 from structure.help import help_request_ask
 
-from .forms import HelpRequestForm, PreferencesForm
+from .forms import HelpRequestForm, InvitationAcceptForm, PreferencesForm
 from .selectors import my_plans, opted_out_channels, payment_instructions
+from .services import invitation_accept, invitation_for
 
 
 def _me(request):
@@ -93,3 +95,24 @@ def preferences(request):
             return redirect("/me/#preferences")
     context = _context(request, investor, business_today(), preferences=form)
     return render(request, "investors/my_plans.html", context, status=400)
+
+
+def invitation(request, token: str):
+    """The link of an invitation: choose a username and password, once, while it is valid."""
+    found = invitation_for(token)
+    if found is None:
+        return render(request, "investors/invitation.html", {"expired": True}, status=404)
+    form = InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = invitation_accept(token=token, **form.cleaned_data)
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            # Django's login, after the password the user just chose: axes counts sign-in
+            # failures, and this is not one.
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("my-plans")
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "investor": found.investor}
+    return render(request, "investors/invitation.html", context, status=status)

@@ -115,6 +115,8 @@ def render(text: str, context: dict) -> str:
 def compose(reminder: Reminder, *, step: CadenceStep, facts: Facts) -> channels.Outgoing:
     if step.trigger == Trigger.DIGEST:
         context = digest_context(reminder)
+    elif step.trigger == Trigger.INVITATION:
+        context = {"investor_name": reminder.recipient.name, **(reminder.payload or {})}
     else:
         plan = facts.plans[reminder.plan_id]
         context = plan_context(
