@@ -15,8 +15,15 @@ from rest_framework.routers import DefaultRouter
 
 from clients.tokens import api_token_issue, api_tokens_revoke
 from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
+from investors.api import (
+    AskForHelpView,
+    HelpRequestViewSet,
+    InvestorViewSet,
+    MeView,
+    PreferencesView,
+)
 from reminders.api import ReminderViewSet
-from structure.api import InvestorViewSet, StructureView
+from structure.api import StructureView
 
 LOCKED_OUT = "Too many failed sign-in attempts for this username: try again later."
 
@@ -75,9 +82,13 @@ def api_urlpatterns() -> list:
     router.register("plans", PlanViewSet, basename="plan")
     router.register("payments", PaymentViewSet, basename="payment")
     router.register("reminders", ReminderViewSet, basename="reminder")
+    router.register("help-requests", HelpRequestViewSet, basename="help-request")
     return [
         path("auth/token/", TokenView.as_view(), name="api-token"),
         path("structure/", StructureView.as_view(), name="api-structure"),
+        path("me/", MeView.as_view(), name="api-me"),
+        path("me/preferences/", PreferencesView.as_view(), name="api-me-preferences"),
+        path("me/help-requests/", AskForHelpView.as_view(), name="api-me-help-requests"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         # The split view serves Swagger UI's start-up script as a file: the pages'
         # Content-Security-Policy allows no inline script.

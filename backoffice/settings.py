@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "installments",
     "reminders",
     "structure",
+    "investors",
 ]
 
 MIDDLEWARE = [
@@ -155,7 +156,7 @@ STORAGES = {
 # ---------------------------------------------------------------------------- sign-in
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "structure"
+LOGIN_REDIRECT_URL = "start"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes) for every way in: the site's sign-in, the admin's and
@@ -207,6 +208,13 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "backoffice.lib.api.document_error_responses",
     ],
+    # One name per choice set used in several places.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "reminders.models.Channel",
+        "PromotionKindEnum": "installments.models.PromotionKind",
+        "KindEnum": "installments.models.CreditKind",
+        "PlanStatusEnum": "installments.models.PlanStatus",
+    },
 }
 
 # Celery. The embedded demo (SQLite, no CELERY_BROKER_URL) has no broker: tasks run
@@ -303,6 +311,8 @@ REMINDER_SUPPORT_PHONE = env("REMINDER_SUPPORT_PHONE", default="")
 REMINDER_SUPPORT_EMAIL = env("REMINDER_SUPPORT_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Where links in messages point (the participant's Structure page in the digest).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# An invitation link (sent by email or SMS through the outbox) works once, for this long.
+INVITATION_VALID_HOURS = env.int("INVITATION_VALID_HOURS", default=72)
 
 # The Structure's row query is prepared once per PostgreSQL session (structure.rows). Turn it
 # off behind a pooler that shares sessions between transactions (pgbouncer in transaction mode).

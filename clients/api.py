@@ -2,7 +2,7 @@
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,7 +12,13 @@ from backoffice.lib.errors import DomainError
 
 from .models import Investor
 from .selectors import visible_investors
-from .services import contact_clean, investor_create, investor_move, participant_grant_login
+from .services import (
+    contact_clean,
+    investor_create,
+    investor_grant_login,
+    investor_move,
+    participant_grant_login,
+)
 
 
 def _contact(field: str, value: str) -> str:
@@ -28,6 +34,7 @@ class InvestorSerializer(serializers.ModelSerializer):
         queryset=Investor.objects.all(), allow_null=True, required=False
     )
     is_participant = serializers.BooleanField(read_only=True)
+    can_sign_in = serializers.BooleanField(read_only=True)
 
     def validate_phone(self, value: str) -> str:
         return _contact("phone", value)
@@ -47,6 +54,7 @@ class InvestorSerializer(serializers.ModelSerializer):
             "language",
             "time_zone",
             "is_participant",
+            "can_sign_in",
         ]
 
 
@@ -107,5 +115,27 @@ class InvestorViewSet(
         serializer = GrantLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = participant_grant_login(investor=investor, **serializer.validated_data)
+        body = {"investor": investor.pk, "username": user.get_username()}
+        return Response(GrantedLoginSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=GrantLoginSerializer,
+        responses={
+            201: GrantedLoginSerializer,
+            400: OpenApiResponse(description="`{field: [message]}`: username or password refused."),
+            401: OpenApiResponse(description="Not signed in."),
+            403: OpenApiResponse(description="Only staff give logins."),
+            404: OpenApiResponse(description="No such investor."),
+            409: OpenApiResponse(description="`{username: [message]}`: they can already sign in."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="login")
+    def login(self, request, pk=None):
+        """Give the investor a sign-in to their own plans ("My plans"), without making them a
+        participant."""
+        investor = self.get_object()
+        serializer = GrantLoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = investor_grant_login(investor=investor, **serializer.validated_data)
         body = {"investor": investor.pk, "username": user.get_username()}
         return Response(GrantedLoginSerializer(body).data, status=status.HTTP_201_CREATED)

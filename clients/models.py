@@ -130,6 +130,17 @@ class Investor(models.Model):
         related_name="investor",
         help_text=_("A back-office login makes this investor a participant."),
     )
+    # The investor's own sign-in to their plans ("My plans"), separate from being a
+    # participant: a participant signs in with `user` and sees both.
+    login = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="investor_login",
+        verbose_name=_("investor login"),
+        help_text=_("A sign-in to the investor's own plans; it does not make them a participant."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The investors' overdue read model: over the investor's ACTIVE plans, the oldest unpaid
@@ -182,6 +193,10 @@ class Investor(models.Model):
     @property
     def is_participant(self) -> bool:
         return self.user_id is not None
+
+    @property
+    def can_sign_in(self) -> bool:
+        return self.user_id is not None or self.login_id is not None
 
 
 class ParticipantManager(models.Manager):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import models
+
 from .models import PATH_STEP, Investor, InvestorQuerySet
 
 
@@ -18,6 +20,18 @@ def structure_root_of(user) -> Investor | None:
     if not user.is_authenticated:
         return None
     return Investor.objects.filter(user_id=user.pk).first()
+
+
+def investor_of(user) -> Investor | None:
+    """The investor a signed-in user is: through their investor login, or as a participant
+    (a participant is an investor too)."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Investor.objects.filter(models.Q(login_id=user.pk) | models.Q(user_id=user.pk))
+        .order_by("id")
+        .first()
+    )
 
 
 def request_structure_root(request) -> Investor | None:

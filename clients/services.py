@@ -101,15 +101,8 @@ def investor_move(*, investor: Investor, sponsor: Investor | None) -> Investor:
     return given
 
 
-@transaction.atomic
-def participant_grant_login(*, investor: Investor, username: str, password: str):
-    """Give an investor a back-office login: they become a participant."""
-    investor = Investor.objects.select_for_update().get(pk=investor.pk)
-    if investor.user_id is not None:
-        raise ConflictError(
-            f"{investor.name} can already sign in as {investor.user.get_username()!r}.",
-            field="username",
-        )
+def _new_login(*, investor: Investor, username: str, password: str):
+    """A user for `investor`, with the username and password checked (field errors)."""
     User = get_user_model()
     username = username.strip()
     if not username:
@@ -128,6 +121,35 @@ def participant_grant_login(*, investor: Investor, username: str, password: str)
         raise DomainError(" ".join(error.messages), field="password") from None
     user.set_password(password)
     user.save()
+    return user
+
+
+def _refuse_second_login(investor: Investor) -> None:
+    existing = investor.user or investor.login
+    if existing is not None:
+        raise ConflictError(
+            f"{investor.name} can already sign in as {existing.get_username()!r}.",
+            field="username",
+        )
+
+
+@transaction.atomic
+def participant_grant_login(*, investor: Investor, username: str, password: str):
+    """Give an investor a back-office login: they become a participant."""
+    investor = Investor.objects.select_for_update().get(pk=investor.pk)
+    _refuse_second_login(investor)
+    user = _new_login(investor=investor, username=username, password=password)
     investor.user = user
     investor.save(update_fields=["user"])
+    return user
+
+
+@transaction.atomic
+def investor_grant_login(*, investor: Investor, username: str, password: str):
+    """Give an investor a sign-in to their own plans, without making them a participant."""
+    investor = Investor.objects.select_for_update().get(pk=investor.pk)
+    _refuse_second_login(investor)
+    user = _new_login(investor=investor, username=username, password=password)
+    investor.login = user
+    investor.save(update_fields=["login"])
     return user

@@ -318,6 +318,58 @@ def earns_early_repayment_bonus(
     return completes_plan and received_on < last_due_date
 
 
+@dataclass(frozen=True)
+class InstallmentState:
+    """One installment of a plan as the investor's page reads it."""
+
+    due_date: dt.date
+    amount: Decimal
+    paid_amount: Decimal
+    paid_on: dt.date | None
+
+
+def on_time_bonus_in_reach(installments: Sequence[InstallmentState], today: dt.date) -> bool:
+    """The on-time bonus can still be earned: every installment paid so far was paid on or
+    before its due date, and none unpaid is past its due date (paying on it is in time)."""
+    return bool(installments) and all(
+        i.paid_on <= i.due_date if i.paid_on is not None else i.due_date >= today
+        for i in installments
+    )
+
+
+def double_payment_bonus_amount(installments: Sequence[InstallmentState]) -> Decimal | None:
+    """The smallest single payment that pays two whole installments at once (the rule of
+    `earns_double_payment_bonus`: an installment already partly paid is not paid whole by
+    it), oldest first as payments are allocated; None when fewer than two are left whole."""
+    total, whole = ZERO, 0
+    for item in sorted(installments, key=lambda i: i.due_date):
+        unpaid = item.amount - item.paid_amount
+        if unpaid <= 0:
+            continue
+        total += unpaid
+        if item.paid_amount == 0:
+            whole += 1
+        if earns_double_payment_bonus(whole):
+            return total
+    return None
+
+
+def early_repayment_bonus_amount(
+    installments: Sequence[InstallmentState], today: dt.date
+) -> Decimal | None:
+    """What pays off the plan today and earns the early-repayment bonus: the whole remaining
+    balance, while today is before the last due date; None otherwise."""
+    if not installments:
+        return None
+    balance = sum((i.amount - i.paid_amount for i in installments), ZERO)
+    last_due_date = max(i.due_date for i in installments)
+    if balance <= 0 or not earns_early_repayment_bonus(
+        completes_plan=True, received_on=today, last_due_date=last_due_date
+    ):
+        return None
+    return balance
+
+
 def reevaluates_to_restore(
     *,
     cancelled_on: dt.date,

@@ -36,6 +36,10 @@ class Trigger(models.TextChoices):
     DUE_DATE = "due_date", _("days from the due date of the oldest unpaid installment")
     CANCELLED = "cancelled", _("the plan is cancelled")
     DIGEST = "digest", _("the participant's daily digest")
+    # Never queued by the scan: written when an investor asks for help (structure.help).
+    HELP_REQUEST = "help_request", _("an investor asked their participant for help")
+    # Never queued by the scan: written when staff invite an investor to sign in (investors).
+    INVITATION = "invitation", _("an investor is invited to sign in")
 
 
 def validate_template_text(value: str) -> None:

@@ -26,7 +26,12 @@ from backoffice.lib.admin import (
     shown,
 )
 from clients.models import Investor, Participant
-from clients.services import investor_create, investor_move, participant_grant_login
+from clients.services import (
+    investor_create,
+    investor_grant_login,
+    investor_move,
+    participant_grant_login,
+)
 from installments.models import Plan
 
 from .models import ContactLogEntry, PromiseState
@@ -92,6 +97,32 @@ class InvestorMoveForm(ServiceForm):
             "name": investor.name,
             "sponsor": investor.sponsor.name,
             "depth": investor.depth,
+        }
+
+
+class InvestorLoginForm(ServiceForm):
+    """A sign-in to the investor's own plans, without making them a participant."""
+
+    username = forms.CharField(label=_("username"), max_length=150)
+    password = forms.CharField(
+        label=_("password"), strip=False, widget=forms.PasswordInput(render_value=False)
+    )
+
+    def __init__(self, *args, investor: Investor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.investor = investor
+
+    def perform(self, *, today, actor):
+        return investor_grant_login(
+            investor=self.investor,
+            username=self.cleaned_data["username"],
+            password=self.cleaned_data["password"],
+        )
+
+    def success_message(self, user) -> str:
+        return _("%(name)s can sign in to their plans as “%(username)s”.") % {
+            "name": self.investor.name,
+            "username": user.get_username(),
         }
 
 
@@ -281,6 +312,7 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
         views = [
             ("move", "move", self.move_view),
             ("grant-login", "grant_login", self.grant_login_view),
+            ("investor-login", "investor_login", self.investor_login_view),
         ]
         return self.service_urls(views) + super().get_urls()
 
@@ -301,9 +333,15 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
             tools.append({"label": _("Add plan"), "url": f"{plans.admin_url('add')}?{query}"})
         if self.has_change_permission(request, investor):
             tools.append({"label": _("Move"), "url": self.admin_url("move", investor.pk)})
-        if not investor.is_participant and self.can_grant_login(request, investor):
+        if not investor.can_sign_in and self.can_grant_login(request, investor):
             tools.append(
                 {"label": _("Grant login"), "url": self.admin_url("grant_login", investor.pk)}
+            )
+            tools.append(
+                {
+                    "label": _("Investor login"),
+                    "url": self.admin_url("investor_login", investor.pk),
+                }
             )
         return tools
 
@@ -333,6 +371,23 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
             description=_(
                 "With a login the investor becomes a participant: they can sign in and see "
                 "their own structure."
+            ),
+        )
+
+    def investor_login_view(self, request, object_id):
+        investor = self.object_for_change(request, object_id)
+        if not self.can_grant_login(request, investor):
+            raise PermissionDenied
+        return self.service_tool_view(
+            request,
+            investor,
+            form_class=InvestorLoginForm,
+            form_kwargs={"investor": investor},
+            title=_("Give %(name)s a login to their plans") % {"name": investor.name},
+            submit_label=_("Give the login"),
+            description=_(
+                "The investor signs in to see their own plans and ask their participant for "
+                "help. They do not become a participant."
             ),
         )
 

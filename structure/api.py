@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -102,9 +103,12 @@ class InvestorViewSet(clients_api.InvestorViewSet):
         pagination_class=Pagination,
     )
     def contacts(self, request, pk=None):
-        """What happened each time the investor was contacted. Anyone who may read the
-        investor (their participants, staff) reads and writes the log."""
+        """What happened each time the investor was contacted. Their participants and staff
+        read and write the log; never the investor themselves (a participant's own log holds
+        their upline's notes about them)."""
         investor = self.get_object()
+        if not structure_scope(request.user, request=request).filter(pk=investor.pk).exists():
+            raise NotFound
         today = self.today
         if request.method == "POST":
             serializer = ContactLogInputSerializer(data=request.data)

@@ -36,6 +36,16 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "demo-admin-2026"
 ADMIN_EMAIL = "admin@example.com"
 PARTICIPANT_PASSWORD = "demo-participant-2026"
+# The demo investor: one of the demo participant's direct clients with an overdue payment
+# and a few days left, who signs in to their own plans.
+INVESTOR_USERNAME = "investor"
+INVESTOR_PASSWORD = "demo-investor-2026"
+# Clients of the demo participant who asked for help (overdue and not), with what they said.
+HELP_MESSAGES = (
+    ("My salary comes on the 20th: can I pay then?", "WhatsApp after 6 pm"),
+    ("I do not understand the bonus.", "Phone, mornings"),
+    ("", "Any time"),
+)
 REFERENCE_PREFIX = "DEMO-"
 # The demo's nightly scan last ran this many days ago: plans whose grace deadline passed since
 # then are still active with negative days left, as after a scheduler outage.

@@ -8,6 +8,7 @@ import datetime as dt
 import django_filters
 from django import forms
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -20,6 +21,7 @@ from installments import overdue
 from installments.models import Plan, PlanStatus
 
 from .listing import StructureListing
+from .models import HelpRequest
 from .selectors import URGENCY_ORDER, structure_base, with_row_values
 
 # Bounds that keep a typo from reaching the database as an out-of-range integer.
@@ -149,6 +151,11 @@ class StructureFilter(django_filters.FilterSet):
         label=_("Days left at most"),
         help_text="Clients whose grace deadline is at most this many days away.",
     )
+    asked_for_help = StrictBooleanFilter(
+        method="filter_asked_for_help",
+        label=_("Asked for help"),
+        help_text="true: only clients with an open help request; false: only those without.",
+    )
     plan_status = django_filters.ChoiceFilter(
         choices=PlanStatus.choices,
         method="filter_plan_status",
@@ -177,6 +184,7 @@ class StructureFilter(django_filters.FilterSet):
             "participant",
             "overdue",
             "days_left_lte",
+            "asked_for_help",
             "plan_status",
             "level_lte",
             "search",
@@ -271,6 +279,12 @@ class StructureFilter(django_filters.FilterSet):
             # (investors_with_overdue): a range of the read model, no per-row work.
             return overdue_rows.filter(earliest_grace_deadline__lte=latest)
         return overdue_rows.filter(days_left__lte=value)
+
+    def filter_asked_for_help(self, queryset, name, value):
+        if value is None:
+            return queryset
+        asked = Q(pk__in=HelpRequest.objects.open().values("investor_id"))
+        return queryset.filter(asked) if value else queryset.exclude(asked)
 
     def filter_plan_status(self, queryset, name, value):
         if not value:

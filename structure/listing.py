@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import models
+from django.db.models import Q
 
 from clients.models import InvestorQuerySet
 from installments import overdue
 from installments.overdue import is_overdue as overdue_q
 
-from .models import ContactLogEntry
+from .models import ContactLogEntry, HelpRequest
 from .rows import ALIAS, RowReader, column_values, remembered_row, row_template
-from .selectors import URGENCY_ORDER, structure_row_template
+from .selectors import HELP_URGENCY, URGENCY_ORDER, structure_row_template
 
 # Orderings whose keys are all read from the read model (structure_base): the page's ids come
 # from the path index, and only the page's rows get their amounts and contacts.
@@ -112,37 +113,44 @@ class StructureListing:
     # -- most urgent first
 
     def _urgency_slice(self, start: int, stop: int) -> list:
-        """urgency, days left, overdue amount (largest first), name, id, in four groups: the
-        broken promises (0), the overdue (1), the pending promises (2), the rest (3). Only an
-        overdue client whose latest contact is a promise can be in 0 or 2: those few are read
+        """urgency, days left, overdue amount (largest first), name, id, in five groups: the
+        clients who asked for help (-1), the broken promises (0), the overdue (1), the pending
+        promises (2), the rest (3). Only a client with an open help request, or an overdue
+        client whose latest contact is a promise, can be outside 1 and 3: those few are read
         whole; the overdue are walked by grace deadline and get their amounts for the days
         left the page spans only."""
-        today = self.today
-        is_overdue = overdue_q(today)
+        is_overdue = overdue_q(self.today)
         promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
+        asked = HelpRequest.objects.open().values("investor_id")
         special = self.rows.in_queryset(
-            self.base.filter(is_overdue, pk__in=promised),
+            self.base.filter((is_overdue & Q(pk__in=promised)) | Q(pk__in=asked)),
             key=self._key("special"),
-            outer=f"{ALIAS}.urgency <> 1",
+            outer=f"{ALIAS}.urgency NOT IN (1, 3)",
             order=[*URGENCY_ORDER, "name", "id"],
         )
-        broken = [row for row in special if row.urgency == 0]
-        waiting = [row for row in special if row.urgency == 2]
+        by_urgency: dict[int, list] = {HELP_URGENCY: [], 0: [], 2: []}
+        for row in special:
+            by_urgency[row.urgency].append(row)
         counts = self._count_all()
-        special_ids = [row.pk for row in special]
+        special_ids = [row.pk for row in special if row.overdue]
+        calm_ids = [row.pk for row in special if not row.overdue]
         regular = Regular(
             lambda: self.base.filter(is_overdue).exclude(pk__in=special_ids),
             key=self._key("regular", *special_ids),
         )
         groups = [
-            (len(broken), lambda a, b: broken[a:b]),
-            (counts["overdue"] - len(special), lambda a, b: self._overdue_slice(regular, a, b)),
-            (len(waiting), lambda a, b: waiting[a:b]),
+            (len(by_urgency[HELP_URGENCY]), lambda a, b: by_urgency[HELP_URGENCY][a:b]),
+            (len(by_urgency[0]), lambda a, b: by_urgency[0][a:b]),
             (
-                counts["total"] - counts["overdue"],
+                counts["overdue"] - len(special_ids),
+                lambda a, b: self._overdue_slice(regular, a, b),
+            ),
+            (len(by_urgency[2]), lambda a, b: by_urgency[2][a:b]),
+            (
+                counts["total"] - counts["overdue"] - len(calm_ids),
                 lambda a, b: self.rows.in_queryset(
-                    self.base.exclude(is_overdue),
-                    key=self._key("rest"),
+                    self.base.exclude(is_overdue).exclude(pk__in=calm_ids),
+                    key=self._key("rest", *calm_ids),
                     order=["name", "id"],
                     limit=b - a,
                     offset=a,

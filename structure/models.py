@@ -128,3 +128,71 @@ class ContactLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.investor} · {self.get_outcome_display()} · {self.contacted_on}"
+
+
+class HelpRequestQuerySet(models.QuerySet):
+    def open(self) -> HelpRequestQuerySet:
+        return self.filter(answered_at__isnull=True)
+
+
+class HelpRequest(models.Model):
+    """An investor asked their participant for help with a plan ("Ask my participant for
+    help"). One open request per plan: asking again adds to it. Answered by the participant
+    (or staff); the time from `asked_at` to `answered_at` is the time to answer."""
+
+    plan = models.ForeignKey(
+        "installments.Plan",
+        on_delete=models.CASCADE,
+        related_name="help_requests",
+        verbose_name=_("plan"),
+    )
+    # The plan's investor, kept beside the plan so the Structure reads "asked for help" per
+    # row from one index.
+    investor = models.ForeignKey(
+        Investor, on_delete=models.CASCADE, related_name="help_requests", verbose_name=_("investor")
+    )
+    message = models.TextField(_("message"), blank=True)
+    contact_via = models.CharField(_("how and when to reach them"), max_length=200, blank=True)
+    times_asked = models.PositiveSmallIntegerField(_("times asked"), default=1)
+    asked_at = models.DateTimeField(_("asked at"))
+    last_asked_at = models.DateTimeField(_("last asked at"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("answered by"),
+    )
+
+    objects = HelpRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-asked_at", "-id"]
+        verbose_name = _("help request")
+        verbose_name_plural = _("help requests")
+        constraints = [
+            # One open request per plan: a second press finds it (and adds to it) instead of
+            # making another, even two presses at once.
+            models.UniqueConstraint(
+                fields=["plan"],
+                condition=models.Q(answered_at__isnull=True),
+                name="help_request_one_open_per_plan",
+            ),
+        ]
+        indexes = [
+            # The Structure's "asked for help" per row and filter: an investor's open requests.
+            models.Index(
+                fields=["investor"],
+                condition=models.Q(answered_at__isnull=True),
+                name="help_request_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.investor} · plan #{self.plan_id} · {self.asked_at:%Y-%m-%d}"
+
+    @property
+    def time_to_answer(self) -> dt.timedelta | None:
+        return None if self.answered_at is None else self.answered_at - self.asked_at

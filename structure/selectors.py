@@ -19,7 +19,10 @@ from installments import overdue
 from installments.models import Installment, Payment, Plan, ShareLedgerEntry
 from installments.read_model import investors_with_overdue, with_overdue_amount
 
-from .models import ContactLogEntry, PromiseState
+from .models import ContactLogEntry, HelpRequest, PromiseState
+
+# The urgency of a client with an open help request: before every other (0 to 3).
+HELP_URGENCY = -1
 
 
 class RowStatus(models.TextChoices):
@@ -83,7 +86,8 @@ def with_status(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
 def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
     """Add to rows of `structure_base` what costs a subquery per row: `overdue_amount`, the
     latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
-    `contact_promised_amount`, `promise_state`) and `urgency`. Meant for the rows of a page
+    `contact_promised_amount`, `promise_state`), `help_requested` (an open help request)
+    and `urgency`. Meant for the rows of a page
     (and the few with a promise), not a whole structure."""
     latest = ContactLogEntry.objects.filter(investor=models.OuterRef("pk")).order_by(
         "-contacted_at", "-id"
@@ -99,12 +103,17 @@ def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQueryS
         promise_state=models.Subquery(
             latest_promise.values("promise_state")[:1], output_field=models.CharField()
         ),
+        help_requested=models.Exists(
+            HelpRequest.objects.open().filter(investor=models.OuterRef("pk"))
+        ),
     )
     return rows.annotate(
-        # Who to call first: a broken promise (the client said they would pay and did not)
-        # goes back to the top; then the overdue by days left; a promise still pending
+        # Who to call first: a client who asked for help, overdue or not (asking is rare and
+        # the reason for the button); then a broken promise (the client said they would pay
+        # and did not) goes back to the top; then the overdue by days left; a promise still pending
         # (and due before the grace deadline) waits below them; then everyone else.
         urgency=models.Case(
+            models.When(help_requested=True, then=HELP_URGENCY),
             models.When(overdue=True, promise_state=PromiseState.BROKEN, then=0),
             models.When(
                 overdue=True,
@@ -204,4 +213,13 @@ def investor_contact_log(investor: Investor, *, today: dt.date) -> models.QueryS
         .select_related("author")
         .with_promise_state(today)
         .order_by("-contacted_at", "-id")
+    )
+
+
+def investor_help_requests(investor: Investor) -> models.QuerySet:
+    """The investor's help requests, open ones first, then the latest answered."""
+    return (
+        HelpRequest.objects.filter(investor=investor)
+        .select_related("plan__package", "answered_by")
+        .order_by(models.F("answered_at").desc(nulls_first=True), "-asked_at")[:20]
     )

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
-from clients.selectors import request_structure_root, structure_scope, visible_investors
+from clients.selectors import investor_of, request_structure_root, structure_scope
 from installments.models import Plan
 from installments.read_model import investors_with_overdue, with_overdue_amount
 from reminders.selectors import reminders_to
@@ -29,11 +29,13 @@ from reminders.selectors import reminders_to
 from .contact import ContactLinks, links_for_row
 from .filters import ORDERING_LABELS, StructureFilter
 from .forms import ContactLogForm
+from .help import help_request_answer
 from .listing import StructureListing
-from .models import PromiseState
+from .models import HelpRequest, PromiseState
 from .selectors import (
     RowStatus,
     investor_contact_log,
+    investor_help_requests,
     investor_plans,
     structure_investors,
     structure_summary,
@@ -41,6 +43,7 @@ from .selectors import (
 from .services import contact_log_record
 
 PAGE_SIZES = (10, 25, 50, 100)
+FILTER_NAMES = ("overdue", "asked_for_help", "days_left_lte", "plan_status", "level_lte", "search")
 DEFAULT_PAGE_SIZE = 25
 
 
@@ -73,8 +76,19 @@ def _participant_query(request) -> str:
     return "?" + urlencode({"participant": participant}) if participant else ""
 
 
+def _not_a_participant(request):
+    """An investor who is not a participant has no Structure: their own plans instead."""
+    if request.user.is_staff or request_structure_root(request) is not None:
+        return None
+    if investor_of(request.user) is not None:
+        return redirect("my-plans")
+    return None
+
+
 @login_required
 def structure(request):
+    if elsewhere := _not_a_participant(request):
+        return elsewhere
     today = business_today()
     filterset = _structure_filter(request, today)
     valid = filterset.is_valid()
@@ -116,10 +130,7 @@ def structure(request):
             "today": today,
             "orderings": ORDERING_LABELS.items(),
             "page_sizes": PAGE_SIZES,
-            "filtered": any(
-                request.GET.get(name)
-                for name in ("overdue", "days_left_lte", "plan_status", "level_lte", "search")
-            ),
+            "filtered": any(request.GET.get(name) for name in FILTER_NAMES),
             "participant_query": _participant_query(request),
             "RowStatus": RowStatus,
             "PromiseState": PromiseState,
@@ -217,8 +228,12 @@ def structure_export(request):
 
 
 def _investor_context(request, pk: int, today) -> dict:
-    """The investor page's data, or 404 when the investor is outside what the user may read."""
-    visible = visible_investors(request.user, request=request)
+    """The investor page's data, or 404 when the investor is outside what the user may read.
+
+    Never the participant's own page: their participant tools aimed at themselves, and the
+    notes their upline keeps about them, are not theirs to see (their plans are in My plans).
+    """
+    visible = structure_scope(request.user, request=request)
     investor = visible.filter(pk=pk).first()
     if investor is None:
         raise Http404
@@ -242,6 +257,7 @@ def _investor_context(request, pk: int, today) -> dict:
         "links": links_for_row(row, participant_name=participant_name, currency=settings.CURRENCY),
         "plans": investor_plans(investor, today=today),
         "contact_log": investor_contact_log(investor, today=today),
+        "help_requests": investor_help_requests(investor),
         "reminders": reminders_to(investor),
         "today": today,
         "participant_query": _participant_query(request),
@@ -283,3 +299,20 @@ def contact_log_add(request, pk: int):
         reverse("structure-investor", args=[pk]) + context["participant_query"]
     )
     return render(request, "structure/investor.html", context, status=400)
+
+
+@login_required
+@require_POST
+def help_request_answer_view(request, pk: int, request_pk: int):
+    """The participant (or staff) marks a client's help request answered."""
+    context = _investor_context(request, pk, business_today())
+    help_request = HelpRequest.objects.filter(pk=request_pk, investor_id=pk).first()
+    if help_request is None:
+        raise Http404
+    try:
+        help_request_answer(request=help_request, by=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("The help request is marked answered."))
+    return redirect(reverse("structure-investor", args=[pk]) + context["participant_query"])

@@ -115,6 +115,8 @@ def render(text: str, context: dict) -> str:
 def compose(reminder: Reminder, *, step: CadenceStep, facts: Facts) -> channels.Outgoing:
     if step.trigger == Trigger.DIGEST:
         context = digest_context(reminder)
+    elif step.trigger == Trigger.INVITATION:
+        context = {"investor_name": reminder.recipient.name, **(reminder.payload or {})}
     else:
         plan = facts.plans[reminder.plan_id]
         context = plan_context(
@@ -126,6 +128,16 @@ def compose(reminder: Reminder, *, step: CadenceStep, facts: Facts) -> channels.
         )
     if step.recipient == Recipient.PARTICIPANT and step.trigger != Trigger.DIGEST:
         context["participant_name"] = reminder.recipient.name
+    if step.trigger == Trigger.HELP_REQUEST:
+        payload = reminder.payload or {}
+        context.update(
+            message=payload.get("message", ""),
+            contact_via=payload.get("contact_via", ""),
+            investor_phone=plan.investor.phone,
+            investor_email=plan.investor.email,
+            investor_url=settings.SITE_URL.rstrip("/")
+            + f"/structure/investors/{plan.investor_id}/",
+        )
     template = template_for(step, reminder.recipient.language, facts.templates)
     text = template.body if reminder.channel == "email" else template.short_text
     return channels.Outgoing(

@@ -86,6 +86,8 @@ def reason_not_to_send(reminder: Reminder, *, step: CadenceStep | None, facts: F
         return f"the recipient opted out of {reminder.get_channel_display()}"
     if not address(recipient, reminder.channel):
         return f"no {CHANNEL_ADDRESS[reminder.channel]} on file"
+    if step.trigger == Trigger.INVITATION:
+        return None  # whether the link still works is the page's to say
     if step.trigger == Trigger.DIGEST:
         if not recipient.is_participant:
             return "the recipient is no longer a participant"
@@ -93,6 +95,10 @@ def reason_not_to_send(reminder: Reminder, *, step: CadenceStep | None, facts: F
             return f"the digest of {today} replaces it"
         return None
     plan = facts.plans[reminder.plan_id]
+    if step.trigger == Trigger.HELP_REQUEST:
+        if not recipient.is_participant:
+            return "the recipient is no longer a participant"
+        return None
     if step.trigger == Trigger.CANCELLED:
         if plan.status != PlanStatus.CANCELLED:
             return f"the plan is {plan.status} again"

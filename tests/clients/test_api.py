@@ -22,6 +22,7 @@ FIELDS = {
     "language",
     "time_zone",
     "is_participant",
+    "can_sign_in",
 }
 
 
@@ -54,6 +55,7 @@ def test_staff_add_an_investor_at_the_top_of_a_new_tree(staff_client):
         "id": investor.pk,
         "sponsor": None,
         "is_participant": False,
+        "can_sign_in": False,
         "time_zone": "",
         **NEW_INVESTOR,
     }

@@ -106,7 +106,9 @@ def test_the_reminder_carries_the_fields_of_the_outbox(staff_client, outbox):
 
 def test_the_migrations_seed_the_cadence_and_texts_in_english_and_hindi():
     steps = dict(CadenceStep.objects.values_list("code", "offset_days"))
-    assert {k: steps[k] for k in steps if k not in ("cancelled", "digest")} == {
+    assert {
+        k: steps[k] for k in steps if k not in ("cancelled", "digest", "help-request", "invitation")
+    } == {
         "upcoming": -3,
         "due-today": 0,
         "overdue": 1,
@@ -114,7 +116,9 @@ def test_the_migrations_seed_the_cadence_and_texts_in_english_and_hindi():
         "overdue-two-weeks": 14,
         "last-warning": 18,
     }
-    assert {"cancelled", "digest"} <= set(steps)
+    assert {"cancelled", "digest", "help-request", "invitation"} <= set(steps)
+    help_step = CadenceStep.objects.get(code="help-request")
+    assert (help_step.trigger, help_step.recipient) == ("help_request", "participant")
     for step in CadenceStep.objects.all():
         assert set(step.templates.values_list("language", flat=True)) >= {"en", "hi"}
 

@@ -280,3 +280,24 @@ def test_an_investor_count_out_of_range_is_refused_with_a_clear_message(value):
 def test_an_investor_count_that_is_not_a_number_is_refused():
     with pytest.raises(CommandError, match="invalid int value: 'many'"):
         load_demo("--investors", "many")
+
+
+@pytest.mark.django_db
+def test_the_demo_prints_an_investor_login_and_leaves_open_help_requests():
+    from installments.read_model import investors_with_overdue
+    from structure.models import HelpRequest
+
+    with frozen(TODAY):
+        output = load_demo("--investors", "60", "--seed", "11")
+
+    investor = Investor.objects.get(login__username=demo.INVESTOR_USERNAME)
+    assert investor.login.check_password(demo.INVESTOR_PASSWORD)
+    assert not investor.is_participant
+    assert f"user {demo.INVESTOR_USERNAME} / password {demo.INVESTOR_PASSWORD}" in output
+    priya = Investor.objects.get(user__username=demo.DEMO_PARTICIPANT)
+    assert investor.sponsor == priya
+    row = investors_with_overdue(Investor.objects.filter(pk=investor.pk), today=TODAY).get()
+    assert row.overdue and 1 <= row.days_left <= 10
+    open_requests = HelpRequest.objects.open().select_related("investor")
+    assert open_requests.count() >= 2
+    assert all(r.investor.path.startswith(priya.path) for r in open_requests)

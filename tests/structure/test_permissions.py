@@ -152,3 +152,186 @@ def test_an_investors_plans_through_the_api(who, structure, visitor, whose, read
     else:
         assert response.status_code == 200
         assert (response.json()["count"] == 1) == (read == 200)
+
+
+# ---------------------------------------------------------------------------- roles and self
+#
+# Every role (an investor who signs in to their plans, the participant, another participant,
+# staff, anonymous) on every object page and endpoint, the self cases included: an investor
+# never sees participant tools or the notes about them; a participant cannot log contacts
+# about themselves nor read their upline's notes about them.
+
+NOTE = "says salary comes on the 20th"
+
+
+@pytest.fixture
+def roles(structure):
+    """Bina signs in to her plans; Asha (Bina's sponsor) is a participant herself, under the
+    participant, who keeps notes about both."""
+    from clients.services import investor_grant_login
+    from structure.services import contact_log_record
+    from tests.factories import UserFactory
+
+    investor_grant_login(investor=structure.bina, username="bina", password="a-long-pass-2026")
+    structure.asha.user = UserFactory(username="asha")
+    structure.asha.save(update_fields=["user"])
+    for person in (structure.bina, structure.asha):
+        contact_log_record(
+            investor=person,
+            author=structure.root.user,
+            outcome="reached",
+            note=NOTE,
+            today=structure.bina.plans.get().first_due_date,
+        )
+    structure.bina.refresh_from_db()
+    return structure
+
+
+def visitor(roles, kind):
+    page, api = Client(), APIClient()
+    user = {
+        "investor": lambda: roles.bina.login,
+        "participant": lambda: roles.root.user,
+        "sub_participant": lambda: roles.asha.user,
+        "other_participant": lambda: roles.other_root.user,
+        "staff": StaffFactory,
+        "anonymous": lambda: None,
+    }[kind]()
+    if user is not None:
+        page.force_login(user)
+        api.force_authenticate(user)
+    return page, api
+
+
+def person(roles, name):
+    return {
+        "bina": roles.bina,
+        "asha": roles.asha,
+        "root": roles.root,
+        "xavier": roles.xavier,
+        "other_root": roles.other_root,
+    }[name]
+
+
+# (visitor, investor page of, GET status, API contacts GET status)
+INVESTOR_PAGE_MATRIX = [
+    ("investor", "bina", 404, 404),  # self: no participant tools, no notes about herself
+    ("investor", "asha", 404, 404),
+    ("investor", "xavier", 404, 404),
+    ("sub_participant", "asha", 404, 404),  # self: the upline's notes about her
+    ("sub_participant", "bina", 200, 200),  # her own client
+    ("sub_participant", "root", 404, 404),  # her upline
+    ("participant", "root", 404, 404),  # self
+    ("participant", "bina", 200, 200),
+    ("participant", "asha", 200, 200),
+    ("participant", "xavier", 404, 404),
+    ("other_participant", "bina", 404, 404),
+    ("other_participant", "xavier", 200, 200),
+    ("other_participant", "other_root", 404, 404),  # self
+    ("staff", "bina", 200, 200),
+    ("staff", "root", 200, 200),
+    ("staff", "xavier", 200, 200),
+    ("anonymous", "bina", 302, 401),
+]
+
+
+@pytest.mark.parametrize(("kind", "whose", "page_status", "api_status"), INVESTOR_PAGE_MATRIX)
+def test_the_investor_page_and_its_contact_log_for_every_role(
+    roles, kind, whose, page_status, api_status
+):
+    page, api = visitor(roles, kind)
+    target = person(roles, whose)
+    response = page.get(f"/structure/investors/{target.pk}/")
+    assert response.status_code == page_status
+    assert (NOTE in response.content.decode()) == (page_status == 200 and whose in ("bina", "asha"))
+    listed = api.get(f"/api/investors/{target.pk}/contacts/")
+    assert listed.status_code == api_status
+    if api_status != 200:
+        assert NOTE not in listed.content.decode()
+
+
+@pytest.mark.parametrize(("kind", "whose", "page_status", "api_status"), INVESTOR_PAGE_MATRIX)
+def test_logging_a_contact_for_every_role(roles, kind, whose, page_status, api_status):
+    page, api = visitor(roles, kind)
+    target = person(roles, whose)
+    before = ContactLogEntry.objects.filter(investor=target).count()
+    by_page = page.post(f"/structure/investors/{target.pk}/contacts/", CONTACT)
+    assert by_page.status_code == (302 if page_status == 200 else page_status)
+    by_api = api.post(
+        f"/api/investors/{target.pk}/contacts/",
+        json.dumps(CONTACT),
+        content_type="application/json",
+    )
+    assert by_api.status_code == (201 if api_status == 200 else api_status)
+    written = ContactLogEntry.objects.filter(investor=target).count() - before
+    assert written == (2 if page_status == 200 else 0)
+
+
+# (visitor, /structure/, /me/, GET /api/me/, GET /api/investors/<bina>/)
+OWN_PAGES_MATRIX = [
+    ("investor", 302, 200, 200, 404),
+    ("sub_participant", 200, 200, 200, 200),
+    ("participant", 200, 200, 200, 200),
+    ("other_participant", 200, 200, 200, 404),
+    ("staff", 200, 404, 404, 200),  # staff pick a participant; they have no plans
+    ("anonymous", 302, 302, 401, 401),
+]
+
+
+@pytest.mark.parametrize(("kind", "structure_page", "me", "api_me", "api_bina"), OWN_PAGES_MATRIX)
+def test_the_structure_my_plans_and_me_for_every_role(
+    roles, kind, structure_page, me, api_me, api_bina
+):
+    page, api = visitor(roles, kind)
+    response = page.get("/structure/")
+    assert response.status_code == structure_page
+    if kind == "investor":
+        assert response["Location"] == "/me/"
+    if structure_page == 200 and kind != "staff":
+        assert NOTE not in response.content.decode()
+    mine = page.get("/me/")
+    assert mine.status_code == me
+    if me == 200:
+        assert NOTE not in mine.content.decode()
+        assert "Call" not in mine.content.decode() and "wa.me" not in mine.content.decode()
+    assert api.get("/api/me/").status_code == api_me
+    assert api.get(f"/api/investors/{roles.bina.pk}/").status_code == api_bina
+
+
+# (visitor, POST /me/plans/<bina's plan>/help/, POST /api/me/help-requests/ for it,
+#  then GET /api/help-requests/ count, POST …/answer/)
+HELP_MATRIX = [
+    ("investor", 302, 200, 0, 404),  # asks (the page, then the API adds to it)
+    ("sub_participant", 404, 400, 1, 200),  # her client's request: hers to answer
+    ("participant", 404, 400, 1, 200),
+    ("other_participant", 404, 400, 0, 404),
+    ("staff", 404, 404, 1, 200),
+    ("anonymous", 302, 401, None, 401),
+]
+
+
+@pytest.mark.parametrize(("kind", "ask_page", "ask_api", "listed", "answer"), HELP_MATRIX)
+def test_help_requests_for_every_role(roles, kind, ask_page, ask_api, listed, answer):
+    from structure.help import help_request_ask
+    from structure.models import HelpRequest
+
+    plan = roles.bina.plans.get()
+    page, api = visitor(roles, kind)
+    asked = page.post(f"/me/plans/{plan.pk}/help/", {"message": "help"})
+    assert asked.status_code == ask_page
+    if kind == "anonymous":
+        assert asked["Location"].startswith("/accounts/login/")
+    by_api = api.post(
+        "/api/me/help-requests/", json.dumps({"plan": plan.pk}), content_type="application/json"
+    )
+    assert by_api.status_code == ask_api
+    assert HelpRequest.objects.count() == (1 if kind == "investor" else 0)
+    request = help_request_ask(investor=roles.bina, plan=plan, today=plan.first_due_date)
+    requests = api.get("/api/help-requests/")
+    if listed is None:
+        assert requests.status_code == 401
+    else:
+        assert requests.json()["count"] == listed
+    assert api.post(f"/api/help-requests/{request.pk}/answer/").status_code == answer
+    request.refresh_from_db()
+    assert (request.answered_at is not None) == (answer == 200)

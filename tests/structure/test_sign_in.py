@@ -26,8 +26,45 @@ def test_a_participant_signs_in_and_lands_on_their_structure(client, priya):
     assert 'name="username"' in page.content.decode()
     response = client.post("/accounts/login/", {"username": "priya", "password": PASSWORD})
     assert response.status_code == 302
-    assert response["Location"] == "/structure/"
+    assert client.get(response["Location"]).url == "/structure/"
     assert client.get("/structure/").status_code == 200
+
+
+def test_an_investor_signs_in_and_lands_on_their_plans(client, priya):
+    from clients.services import investor_grant_login
+    from tests.factories import InvestorFactory
+
+    aarav = InvestorFactory(name="Aarav Desai", sponsor=priya)
+    investor_grant_login(investor=aarav, username="aarav", password=PASSWORD)
+    response = client.post("/accounts/login/", {"username": "aarav", "password": PASSWORD})
+    assert client.get(response["Location"]).url == "/me/"
+    assert "Aarav Desai" in client.get("/me/").content.decode()
+    # The Structure is not theirs: it sends them to their plans.
+    assert client.get("/structure/").url == "/me/"
+
+
+def test_an_investor_resets_a_forgotten_password_by_email(client, priya, mailoutbox):
+    import re
+
+    from clients.services import investor_grant_login
+    from tests.factories import InvestorFactory
+
+    aarav = InvestorFactory(name="Aarav Desai", sponsor=priya, email="aarav@example.com")
+    investor_grant_login(investor=aarav, username="aarav", password=PASSWORD)
+    response = client.post("/accounts/password/reset/", {"email": "aarav@example.com"})
+    assert response.status_code == 302
+    [mail] = mailoutbox
+    link = re.search(r"https?://[^/]+(/accounts/password/reset/\S+)", mail.body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200
+    new = "another-long-pass-2026"
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302
+    client.logout()
+    signed_in = client.post("/accounts/login/", {"username": "aarav", "password": new})
+    assert client.get(signed_in["Location"]).url == "/me/"
+    # The link works once.
+    assert "no longer works" in client.get(link, follow=True).content.decode()
 
 
 def test_signing_in_returns_to_the_page_asked_for(client, priya):

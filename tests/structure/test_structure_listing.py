@@ -13,7 +13,9 @@ from django.utils import timezone
 from installments.services import payment_record, plan_hold
 from structure import listing as structure_listing
 from structure.filters import ORDERINGS, StructureFilter
+from structure.help import help_request_ask
 from structure.models import ContactLogEntry
+from structure.services import contact_log_record
 from tests.factories import InvestorFactory, make_plan
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,8 @@ def values(row) -> tuple:
 @pytest.fixture
 def crowd(structure):
     """Forty clients with many ties in days left, different amounts, promises broken,
-    pending and kept, and overdue plans held past the 19-day horizon."""
+    pending and kept, overdue plans held past the 19-day horizon, and help requests from
+    clients overdue and not."""
     rng = random.Random(7)
     root = structure.root
     for number in range(40):
@@ -77,6 +80,8 @@ def crowd(structure):
                 promised_on=dt.date(2026, 3, 5) if number % 10 else dt.date(2026, 3, 20),
                 promised_amount=Decimal("100.00"),
             )
+        if number % 6 == 1:
+            help_request_ask(investor=investor, plan=plan, today=TODAY, message="Call me")
     return structure
 
 
@@ -102,9 +107,10 @@ def test_every_page_of_the_listing_equals_the_same_slice_of_the_full_query(
             ], (ordering, overdue, size, start)
 
 
-def test_the_crowd_has_broken_and_pending_promises_and_held_overdue_plans(crowd):
+def test_the_crowd_has_help_requests_broken_and_pending_promises_and_held_overdue_plans(crowd):
     full = StructureFilter({}, request=Request(crowd.root.user), today=TODAY)
     assert full.is_valid()
     rows = list(full.qs)
-    assert {0, 1, 2, 3} <= {row.urgency for row in rows}
+    assert {-1, 0, 1, 2, 3} <= {row.urgency for row in rows}
+    assert {row.overdue for row in rows if row.urgency == -1} == {True, False}
     assert any(row.overdue and row.days_left >= 19 for row in rows)

@@ -24,7 +24,7 @@ from django.db.models import ProtectedError
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
 from clients.models import PATH_END, Investor
-from clients.services import investor_create, participant_grant_login
+from clients.services import investor_create, investor_grant_login, participant_grant_login
 from installments.models import (
     BONUS_KINDS,
     Installment,
@@ -46,7 +46,9 @@ from installments.services import (
     plan_restore,
     plans_cancel_expired,
 )
+from reminders.models import Reminder
 from structure import demo
+from structure.help import help_request_ask
 
 MAX_INVESTORS = 20_000  # a demo, not a load test: beyond this it takes minutes
 PLAN_STATES = (
@@ -63,7 +65,7 @@ PLAN_STATES = (
 def demo_loaded() -> str | None:
     """Why the demo data counts as loaded already, or None."""
     User = get_user_model()
-    usernames = [p.username for p in demo.PARTICIPANTS]
+    usernames = [p.username for p in demo.PARTICIPANTS] + [demo.INVESTOR_USERNAME]
     taken = set(User.objects.filter(username__in=usernames).values_list("username", flat=True))
     if taken:
         first = next(username for username in usernames if username in taken)
@@ -139,6 +141,43 @@ def _load_catalogue(portfolio: demo.Portfolio) -> tuple[dict[str, Package], obje
     return packages, admin
 
 
+def load_investor_side(today: dt.date) -> Investor | None:
+    """The demo investor's login (a direct client of the demo participant, overdue with a
+    few days left) and a few open help requests in that structure. Returns the investor."""
+    root = Investor.objects.filter(user__username=demo.DEMO_PARTICIPANT).first()
+    if root is None:
+        return None
+    clients = investors_with_overdue(
+        Investor.objects.in_structure_of(root).filter(depth=root.depth + 1), today=today
+    )
+    chosen = (
+        clients.filter(overdue=True, days_left__gte=1, days_left__lte=10)
+        .order_by("days_left", "id")
+        .first()
+    )
+    if chosen is not None:
+        investor_grant_login(
+            investor=chosen, username=demo.INVESTOR_USERNAME, password=demo.INVESTOR_PASSWORD
+        )
+    asking = (
+        Plan.objects.filter(investor__in=Investor.objects.in_structure_of(root), status="active")
+        .exclude(investor=chosen)
+        .order_by("oldest_unpaid_due_date", "id")
+    )
+    picks = [asking.filter(oldest_unpaid_due_date__lt=today).first(), asking.last()]
+    picks.append(asking.filter(oldest_unpaid_due_date__gte=today).first())
+    for plan, (message, contact_via) in zip(picks, demo.HELP_MESSAGES, strict=True):
+        if plan is not None:
+            help_request_ask(
+                investor=plan.investor,
+                plan=plan,
+                today=today,
+                message=message,
+                contact_via=contact_via,
+            )
+    return chosen
+
+
 def _load_investors(portfolio: demo.Portfolio) -> dict[int, Investor]:
     """The participants' trees, sponsors before their clients, and the participants' logins."""
     investors: dict[int, Investor] = {}
@@ -181,6 +220,8 @@ def demo_reset() -> int:
         in_structures |= models.Q(path__gte=root.path, path__lt=root.path + PATH_END)
     investors = Investor.objects.filter(in_structures)
     plans = Plan.objects.filter(investor__in=investors)
+    # Their reminders (help-request notices, a scan's) protect the investors they went to.
+    Reminder.objects.filter(recipient__in=investors).delete()
     # Children before parents: the ledger and the payments protect what they point at. The
     # investors go next, so their read model needs no refresh.
     with plans_changing():
@@ -192,7 +233,9 @@ def demo_reset() -> int:
         # Deepest first: a sponsor is protected while a client points at it.
         deleted += investors.filter(depth=depth).delete()[1].get("clients.Investor", 0)
     User = get_user_model()
-    User.objects.filter(username__in=[p.username for p in demo.PARTICIPANTS]).delete()
+    User.objects.filter(
+        username__in=[p.username for p in demo.PARTICIPANTS] + [demo.INVESTOR_USERNAME]
+    ).delete()
     User.objects.filter(username=demo.ADMIN_USERNAME, email=demo.ADMIN_EMAIL).delete()
     seasonal = models.Q(name__startswith=demo.PROMOTION_NAMES[-1])
     Promotion.objects.filter(
@@ -315,6 +358,7 @@ class Command(BaseCommand):
                     return
                 portfolio = demo.build_portfolio(seed=seed, investors=investors, today=today)
                 load_portfolio(portfolio)
+                load_investor_side(today)
         except DomainError as error:
             # Something in the database contradicts the demo (a username taken by someone
             # else...): the transaction rolled back, nothing was written.
@@ -369,3 +413,10 @@ class Command(BaseCommand):
             f"  Participant:  {site}/structure/  user {demo.DEMO_PARTICIPANT} / "
             f"password {demo.PARTICIPANT_PASSWORD} (also {others})"
         )
+        investor = Investor.objects.filter(login__username=demo.INVESTOR_USERNAME).first()
+        if investor is not None:
+            self.stdout.write(
+                f"  Investor:     {site}/me/  user {demo.INVESTOR_USERNAME} / "
+                f"password {demo.INVESTOR_PASSWORD} ({investor.name}, "
+                f"a client of {demo.DEMO_PARTICIPANT})"
+            )
