@@ -15,7 +15,6 @@ from structure import listing as structure_listing
 from structure.filters import ORDERINGS, StructureFilter
 from structure.help import help_request_ask
 from structure.models import ContactLogEntry
-from structure.services import contact_log_record
 from tests.factories import InvestorFactory, make_plan
 
 pytestmark = pytest.mark.django_db

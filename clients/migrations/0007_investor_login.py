@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clients', '0005_contactlogentry_moved_to_structure'),
+        ('clients', '0006_investor_phone_e164'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
