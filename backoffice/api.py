@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from dashboard.api import DashboardView
 from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
 from reminders.api import ReminderViewSet
 from structure.api import InvestorViewSet, StructureView
@@ -58,6 +59,7 @@ def api_urlpatterns() -> list:
     return [
         path("auth/token/", TokenView.as_view(), name="api-token"),
         path("structure/", StructureView.as_view(), name="api-structure"),
+        path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
         *router.urls,

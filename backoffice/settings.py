@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "installments",
     "reminders",
     "structure",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -291,3 +292,13 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+
+# The activity segments' edges (docs/rules.md, Activity segments).
+ACTIVITY_RECENT_DAYS = env.int("ACTIVITY_RECENT_DAYS", default=90)
+ACTIVITY_FEW_MAX = env.int("ACTIVITY_FEW_MAX", default=2)
+ACTIVITY_VIP_MIN = env.int("ACTIVITY_VIP_MIN", default=10)
+ACTIVITY_WINDOW_DAYS = env.int("ACTIVITY_WINDOW_DAYS", default=365)
+
+# Tasks handed the scan date once a night's scan has committed (by name: the scan's floor
+# does not import the dashboard).
+SCAN_FINISHED_TASKS = env.list("SCAN_FINISHED_TASKS", default=["dashboard.tasks.snapshots_write"])

@@ -1,0 +1,65 @@
+"""GET /api/dashboard/ (docs/rules.md, Dashboard): every figure equal to a fresh computation
+from the plans and payments, and the counts the Structure's own."""
+
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from backoffice.lib import dates
+from installments.rules import Segment
+
+from .portfolio import build, expected
+
+TODAY = dt.date(2026, 3, 31)
+
+
+@pytest.fixture
+def today(monkeypatch):
+    monkeypatch.setattr(dates, "business_today", lambda now=None: TODAY)
+    monkeypatch.setattr("backoffice.lib.api.business_today", lambda now=None: TODAY)
+    monkeypatch.setattr("structure.filters.business_today", lambda now=None: TODAY)
+    return TODAY
+
+
+def _as(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_figure_equals_a_fresh_computation_from_plans_and_payments(seed, today):
+    root = build(seed, today)
+    answer = _as(root.user).get("/api/dashboard/").json()
+    for name, value in expected(root, today).items():
+        assert answer[name] == value, name
+    assert answer["as_of"] == today.isoformat()
+    assert sum(answer["segments"].values()) <= answer["clients"]
+    assert set(answer["segments"]) == set(Segment.ALL)
+    assert answer["trend"][-1] == {"month": "2026-03", "cancelled_share": answer["cancelled_share"]}
+
+
+@pytest.mark.django_db
+def test_the_counts_agree_with_the_structure(today, staff_client):
+    root = build(7, today)
+    mine = _as(root.user)
+    answer = mine.get("/api/dashboard/").json()
+    overdue = mine.get("/api/structure/", {"overdue": "true"}).json()
+    everyone = mine.get("/api/structure/").json()
+    assert answer["overdue_clients"] == overdue["count"]
+    assert answer["clients"] == everyone["count"]
+    as_staff = staff_client.get("/api/dashboard/", {"participant": root.pk}).json()
+    assert as_staff == answer
+
+
+@pytest.mark.django_db
+def test_staff_read_the_whole_book_and_participants_cannot_choose(today, staff_client):
+    root = build(4, today, size=5)
+    book = staff_client.get("/api/dashboard/").json()
+    assert book["clients"] >= 6
+    refused = _as(root.user).get("/api/dashboard/", {"participant": root.pk})
+    assert refused.status_code == 400
+    assert staff_client.get("/api/dashboard/", {"participant": 999999}).status_code == 400
+    assert APIClient().get("/api/dashboard/").status_code in (401, 403)
