@@ -118,7 +118,14 @@ def structure(request):
             "page_sizes": PAGE_SIZES,
             "filtered": any(
                 request.GET.get(name)
-                for name in ("overdue", "days_left_lte", "plan_status", "level_lte", "search")
+                for name in (
+                    "overdue",
+                    "days_left_lte",
+                    "plan_status",
+                    "level_lte",
+                    "search",
+                    "segment",
+                )
             ),
             "participant_query": _participant_query(request),
             "RowStatus": RowStatus,

@@ -63,3 +63,20 @@ def test_staff_read_the_whole_book_and_participants_cannot_choose(today, staff_c
     assert refused.status_code == 400
     assert staff_client.get("/api/dashboard/", {"participant": 999999}).status_code == 400
     assert APIClient().get("/api/dashboard/").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_each_segment_count_is_the_structures_segment_filter(today):
+    root = build(5, today)
+    mine = _as(root.user)
+    answer = mine.get("/api/dashboard/").json()
+    for segment, count in answer["segments"].items():
+        listed = mine.get("/api/structure/", {"segment": segment})
+        assert listed.status_code == 200
+        assert listed.json()["count"] == count, segment
+    browser = APIClient()
+    browser.force_login(root.user)
+    page = browser.get("/structure/", {"segment": "growing"})
+    assert page.status_code == 200
+    assert page.context["page"].paginator.count == answer["segments"]["growing"]
+    assert mine.get("/api/structure/", {"segment": "nobody"}).status_code == 400
