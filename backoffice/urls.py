@@ -30,6 +30,7 @@ urlpatterns = [
     path("accounts/", include(account_urlpatterns)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("structure/", include("structure.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns())),
 ]

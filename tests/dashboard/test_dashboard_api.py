@@ -80,3 +80,38 @@ def test_each_segment_count_is_the_structures_segment_filter(today):
     assert page.status_code == 200
     assert page.context["page"].paginator.count == answer["segments"]["growing"]
     assert mine.get("/api/structure/", {"segment": "nobody"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_apis_figures_with_tables_and_links(today, staff):
+    root = build(3, today)
+    answer = _as(root.user).get("/api/dashboard/").json()
+    browser = APIClient()
+    browser.force_login(root.user)
+    page = browser.get("/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and "<table" in html and "<script" not in html
+    assert f"{answer['overdue_clients']} overdue client" in html
+    assert "/structure/?overdue=true" in html or "overdue=true" in html
+    browser.force_login(staff)
+    assert browser.get("/dashboard/").status_code == 200
+    assert browser.get("/dashboard/", {"participant": root.pk}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_snapshots_are_written_once_a_day_and_the_backfill_is_idempotent(today):
+    from dashboard.models import Snapshot
+    from dashboard.snapshots import snapshots_backfill, snapshots_write
+
+    root = build(6, today, size=6)
+    assert snapshots_write(today=today) == 2
+    assert snapshots_write(today=today) == 2
+    assert Snapshot.objects.filter(as_of=today).count() == 2
+    first = snapshots_backfill(today=today)
+    assert first > 0
+    assert snapshots_backfill(today=today) == 0
+    mine = Snapshot.objects.get(as_of=today, participant=root)
+    answer = _as(root.user).get("/api/dashboard/").json()
+    assert mine.overdue_clients == answer["overdue_clients"]
+    assert f"{mine.cancelled:.2f}" == answer["cancelled"]
