@@ -19,6 +19,8 @@ def today(monkeypatch):
     monkeypatch.setattr(dates, "business_today", lambda now=None: TODAY)
     monkeypatch.setattr("backoffice.lib.api.business_today", lambda now=None: TODAY)
     monkeypatch.setattr("structure.filters.business_today", lambda now=None: TODAY)
+    monkeypatch.setattr("structure.views.business_today", lambda now=None: TODAY)
+    monkeypatch.setattr("dashboard.views.business_today", lambda now=None: TODAY)
     return TODAY
 
 
