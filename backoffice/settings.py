@@ -299,6 +299,3 @@ ACTIVITY_FEW_MAX = env.int("ACTIVITY_FEW_MAX", default=2)
 ACTIVITY_VIP_MIN = env.int("ACTIVITY_VIP_MIN", default=10)
 ACTIVITY_WINDOW_DAYS = env.int("ACTIVITY_WINDOW_DAYS", default=365)
 
-# Tasks handed the scan date once a night's scan has committed (by name: the scan's floor
-# does not import the dashboard).
-SCAN_FINISHED_TASKS = env.list("SCAN_FINISHED_TASKS", default=["dashboard.tasks.snapshots_write"])

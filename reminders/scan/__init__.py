@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 from installments.services import Cancellation, plans_cancel_expired
 
@@ -142,7 +141,6 @@ def scan(
         ScanChunk.objects.bulk_create(chunks)
         chunk_ids = list(run.chunks.order_by("number").values_list("pk", flat=True))
         transaction.on_commit(lambda: dispatch_chunks(chunk_ids))
-        transaction.on_commit(lambda: _after_scan(scan_date))
     report.cancellations += cancelled
     report.run = run
     logger.info(
@@ -153,13 +151,6 @@ def scan(
         len(slices),
     )
     return report
-
-
-def _after_scan(scan_date: dt.date) -> None:
-    """Hand the night's date to the tasks named in `SCAN_FINISHED_TASKS` (the dashboard's
-    snapshots): by name, so this floor never imports the floors that read its work."""
-    for name in settings.SCAN_FINISHED_TASKS:
-        import_string(name).delay(scan_date.isoformat())
 
 
 def _dry_run(report: ScanReport, missed: list[dt.date], *, now: dt.datetime) -> ScanReport:
