@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from clients.tokens import api_token_issue, api_tokens_revoke
+from dashboard.api import DashboardView
 from installments.api import PackageViewSet, PaymentViewSet, PlanViewSet
 from investors.api import (
     AskForHelpView,
@@ -89,6 +90,7 @@ def api_urlpatterns() -> list:
         path("me/", MeView.as_view(), name="api-me"),
         path("me/preferences/", PreferencesView.as_view(), name="api-me-preferences"),
         path("me/help-requests/", AskForHelpView.as_view(), name="api-me-help-requests"),
+        path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         # The split view serves Swagger UI's start-up script as a file: the pages'
         # Content-Security-Policy allows no inline script.

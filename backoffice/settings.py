@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "reminders",
     "structure",
     "investors",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -360,3 +361,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# The activity segments' edges (docs/rules.md, Activity segments).
+ACTIVITY_RECENT_DAYS = env.int("ACTIVITY_RECENT_DAYS", default=90)
+ACTIVITY_FEW_MAX = env.int("ACTIVITY_FEW_MAX", default=2)
+ACTIVITY_VIP_MIN = env.int("ACTIVITY_VIP_MIN", default=10)
+ACTIVITY_WINDOW_DAYS = env.int("ACTIVITY_WINDOW_DAYS", default=365)

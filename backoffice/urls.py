@@ -78,6 +78,7 @@ urlpatterns = [
     path("start/", start, name="start"),
     path("structure/", include("structure.urls")),
     path("me/", include("investors.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns())),
 ]

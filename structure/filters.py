@@ -17,8 +17,9 @@ from backoffice.lib.dates import business_today
 from backoffice.lib.filters import StrictBooleanFilter
 from clients.models import MAX_DEPTH, Investor
 from clients.selectors import request_structure_root
-from installments import overdue
+from installments import overdue, segments
 from installments.models import Plan, PlanStatus
+from installments.rules import Segment
 
 from .listing import StructureListing
 from .models import HelpRequest
@@ -176,6 +177,18 @@ class StructureFilter(django_filters.FilterSet):
         label=_("Search"),
         help_text="Part of a name, phone number or e-mail address.",
     )
+    segment = django_filters.ChoiceFilter(
+        choices=[
+            (Segment.NEW, _("new")),
+            (Segment.ONE_TIME, _("one-time")),
+            (Segment.GROWING, _("growing")),
+            (Segment.LOST, _("lost")),
+            (Segment.VIP, _("VIP")),
+        ],
+        method="filter_segment",
+        label=_("Activity"),
+        help_text="Clients in this cell of the activity matrix (docs/rules.md, Activity segments).",
+    )
     ordering = StructureOrdering()
 
     class Meta:
@@ -188,6 +201,7 @@ class StructureFilter(django_filters.FilterSet):
             "plan_status",
             "level_lte",
             "search",
+            "segment",
             "ordering",
         ]
         form = StructureFilterForm
@@ -308,3 +322,12 @@ class StructureFilter(django_filters.FilterSet):
             | models.Q(email__icontains=value)
             | models.Q(messenger__icontains=value)
         )
+
+    def filter_segment(self, queryset, name, value):
+        if not value:
+            return queryset
+        # The segment reads payments and purchases per investor: computed for the root's
+        # structure only, and kept out of the rows' own columns.
+        structure = Investor.objects.in_structure_of(self.form.root)
+        cell = segments.with_activity(structure, today=self.today).filter(segment=value)
+        return queryset.filter(pk__in=cell.values("pk"))

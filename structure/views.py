@@ -43,7 +43,15 @@ from .selectors import (
 from .services import contact_log_record
 
 PAGE_SIZES = (10, 25, 50, 100)
-FILTER_NAMES = ("overdue", "asked_for_help", "days_left_lte", "plan_status", "level_lte", "search")
+FILTER_NAMES = (
+    "overdue",
+    "asked_for_help",
+    "days_left_lte",
+    "plan_status",
+    "level_lte",
+    "segment",
+    "search",
+)
 DEFAULT_PAGE_SIZE = 25
 
 

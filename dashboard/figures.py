@@ -1,0 +1,244 @@
+"""The dashboard's figures for one structure or the whole book, as of a business day, read
+from the plans, payments and contact log (docs/rules.md, Dashboard).
+
+The overdue state comes from `installments.read_model` and `installments.overdue` only, so
+`clients` and `overdue_clients` are the Structure's own counts for the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Coalesce
+
+from backoffice.lib.db import DaysBetween, date_value
+from clients.models import Investor, InvestorQuerySet
+from installments import overdue, segments
+from installments.models import Allocation, Installment, Plan, PlanStatus
+from installments.read_model import investors_with_overdue
+from installments.rules import ZERO, Segment
+from structure.models import ContactLogEntry, ContactOutcome, PromiseState
+
+from . import rules
+
+
+@dataclass
+class Bucket:
+    bucket: str
+    clients: int = 0
+    amount: Decimal = ZERO
+
+
+@dataclass
+class Figures:
+    as_of: dt.date
+    clients: int
+    overdue_clients: int
+    overdue_by_bucket: list[Bucket]
+    invested: Decimal
+    cancelled: Decimal
+    cancelled_share: Decimal | None
+    recovered_in_grace_30d: Decimal
+    cure_rate_30d: Decimal | None
+    promises: dict[str, int]
+    first_contact_hours_median: Decimal | None
+    first_contact_within_10h_share: Decimal | None
+    segments: dict[str, int]
+    saved_this_month: int
+    cancelled_this_month: int
+    trend: list[dict] = field(default_factory=list)
+
+
+def scope_of(root: Investor | None) -> InvestorQuerySet:
+    """The investors behind the figures: `root`'s structure, or the whole book for None."""
+    if root is None:
+        return Investor.objects.all()
+    return Investor.objects.in_structure_of(root)
+
+
+def figures(*, root: Investor | None, today: dt.date) -> Figures:
+    scope = scope_of(root)
+    ids = scope.values("pk")
+    buckets = overdue_by_bucket(scope, today=today)
+    money = invested_and_cancelled(ids)
+    hours, within = first_contact(ids, today=today)
+    saved, cancelled_month = saved_and_cancelled_this_month(ids, today=today)
+    return Figures(
+        as_of=today,
+        clients=scope.count(),
+        overdue_clients=sum(b.clients for b in buckets),
+        overdue_by_bucket=buckets,
+        invested=money["invested"],
+        cancelled=money["cancelled"],
+        cancelled_share=rules.share(money["cancelled"], money["invested"]),
+        recovered_in_grace_30d=recovered_in_grace(ids, today=today),
+        cure_rate_30d=cure_rate(ids, today=today),
+        promises=promises(ids, today=today),
+        first_contact_hours_median=hours,
+        first_contact_within_10h_share=within,
+        segments=segment_counts(scope, today=today),
+        saved_this_month=saved,
+        cancelled_this_month=cancelled_month,
+    )
+
+
+def overdue_by_bucket(scope: InvestorQuerySet, *, today: dt.date) -> list[Bucket]:
+    """The overdue clients by days overdue, and the overdue amount of each bucket."""
+    rows = (
+        investors_with_overdue(scope, today=today)
+        .filter(overdue=True)
+        .annotate(days_overdue=DaysBetween(date_value(today), "oldest_overdue_due_date"))
+        .values_list("pk", "days_overdue", "days_left")
+    )
+    bucket_of = {pk: rules.bucket_of(days_overdue=days, days_left=left) for pk, days, left in rows}
+    amounts = (
+        Installment.objects.overdue_on(today)
+        .filter(plan__investor__in=scope.filter(overdue.is_overdue(today)).values("pk"))
+        .order_by()
+        .values("plan__investor")
+        .annotate(total=overdue.sum_unpaid())
+        .values_list("plan__investor", "total")
+    )
+    buckets = {name: Bucket(name) for name in rules.BUCKETS}
+    for name in bucket_of.values():
+        buckets[name].clients += 1
+    for pk, total in amounts:
+        buckets[bucket_of[pk]].amount += total
+    return list(buckets.values())
+
+
+def invested_and_cancelled(ids: models.QuerySet) -> dict[str, Decimal]:
+    """The price of every plan, and of the cancelled ones."""
+    money = overdue.MONEY_FIELD
+    return Plan.objects.filter(investor__in=ids).aggregate(
+        invested=Coalesce(models.Sum("price"), models.Value(ZERO), output_field=money),
+        cancelled=Coalesce(
+            models.Sum("price", filter=models.Q(status=PlanStatus.CANCELLED)),
+            models.Value(ZERO),
+            output_field=money,
+        ),
+    )
+
+
+def recovered_in_grace(ids: models.QuerySet, *, today: dt.date) -> Decimal:
+    """Overdue money paid in the last 30 days: what payments received then allocated to
+    installments already overdue on the day received. A payment to a cancelled plan posts
+    only when received in time (docs/rules.md, Automatic restore), so all of it was paid
+    before the grace deadline."""
+    paid_late = overdue.is_overdue(models.F("payment__received_on"), field="installment__due_date")
+    total = Allocation.objects.filter(
+        paid_late,
+        installment__plan__investor__in=ids,
+        payment__received_on__gte=rules.recent_start(today),
+        payment__received_on__lte=today,
+    ).aggregate(total=Coalesce(models.Sum("amount"), models.Value(ZERO)))
+    return total["total"]
+
+
+def fell_overdue_installments(ids: models.QuerySet, *, today: dt.date) -> models.QuerySet:
+    """Installments that fell overdue in the last 30 days: due in the window, not paid on or
+    before their due date, of a plan not cancelled before they fell due."""
+    first, last = rules.fell_overdue_window(today)
+    not_paid_by_due = models.Q(paid_on__isnull=True) | models.Q(paid_on__gt=models.F("due_date"))
+    cancelled_before = models.Q(plan__cancelled_on__lte=models.F("due_date"))
+    return Installment.objects.filter(
+        not_paid_by_due,
+        plan__investor__in=ids,
+        due_date__gte=first,
+        due_date__lte=last,
+    ).exclude(cancelled_before)
+
+
+def cure_rate(ids: models.QuerySet, *, today: dt.date) -> Decimal | None:
+    """Of the plans that fell overdue in the last 30 days, the share back on track today:
+    not cancelled and not overdue."""
+    fell = Plan.objects.filter(
+        pk__in=fell_overdue_installments(ids, today=today).values("plan_id")
+    ).with_overdue(today)
+    counts = fell.aggregate(
+        fell=models.Count("pk"),
+        cured=models.Count(
+            "pk", filter=~models.Q(status=PlanStatus.CANCELLED) & models.Q(overdue=False)
+        ),
+    )
+    return rules.share(counts["cured"], counts["fell"])
+
+
+def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:
+    """Every promise to pay logged for the scope, by its state today."""
+    states = (
+        ContactLogEntry.objects.filter(investor__in=ids, outcome=ContactOutcome.PROMISED)
+        .with_promise_state(today)
+        .values_list("promise_state", flat=True)
+    )
+    counts = {state.value: 0 for state in PromiseState}
+    for state in states:
+        counts[state] += 1
+    return counts
+
+
+def first_contact(ids: models.QuerySet, *, today: dt.date) -> tuple[Decimal | None, Decimal | None]:
+    """For each client who fell overdue in the last 30 days (their earliest such installment),
+    hours from the start of the day they fell overdue to the first contact logged after:
+    the median over those contacted, and the share of all of them contacted within 10 h."""
+    fell = (
+        fell_overdue_installments(ids, today=today)
+        .order_by()
+        .values("plan__investor")
+        .annotate(due=models.Min("due_date"))
+        .values_list("plan__investor", "due")
+    )
+    zone = settings.BUSINESS_TIME_ZONE
+    since = {
+        pk: dt.datetime.combine(due + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        for pk, due in fell
+    }
+    if not since:
+        return None, None
+    contacts = ContactLogEntry.objects.filter(
+        investor__in=list(since), contacted_at__gte=min(since.values())
+    ).values_list("investor_id", "contacted_at")
+    first: dict[int, dt.datetime] = {}
+    for pk, at in contacts:
+        if at >= since[pk] and (pk not in first or at < first[pk]):
+            first[pk] = at
+    hours = [rules.hours_between(since[pk], at) for pk, at in first.items()]
+    within = sum(1 for h in hours if h <= rules.FIRST_CONTACT_TARGET_HOURS)
+    return rules.median_hours(hours), rules.share(within, len(since))
+
+
+def segment_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict[str, int]:
+    counts = dict.fromkeys(Segment.ALL, 0)
+    rows = segments.with_activity(scope, today=today).values_list("segment", flat=True)
+    for segment in rows:
+        if segment is not None:
+            counts[segment] += 1
+    return counts
+
+
+def saved_and_cancelled_this_month(ids: models.QuerySet, *, today: dt.date) -> tuple[int, int]:
+    """Plans saved this month (an installment fell overdue this month and the plan is back on
+    track today) and plans cancelled this month."""
+    first = today.replace(day=1)
+    fell = (
+        Installment.objects.filter(plan__investor__in=ids, due_date__gte=first - dt.timedelta(1))
+        .filter(models.Q(paid_on__isnull=True) | models.Q(paid_on__gt=models.F("due_date")))
+        .exclude(plan__cancelled_on__lte=models.F("due_date"))
+        .filter(due_date__lt=today)
+        .values("plan_id")
+    )
+    saved = (
+        Plan.objects.filter(pk__in=fell)
+        .exclude(status=PlanStatus.CANCELLED)
+        .with_overdue(today)
+        .filter(overdue=False)
+        .count()
+    )
+    cancelled = Plan.objects.filter(
+        investor__in=ids, status=PlanStatus.CANCELLED, cancelled_on__gte=first
+    ).count()
+    return saved, cancelled

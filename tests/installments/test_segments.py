@@ -1,0 +1,42 @@
+"""The activity segment's SQL twin (`installments.segments.with_activity`) equals the pure
+rule (`installments.rules.activity_segment`) over random portfolios and thresholds."""
+
+import datetime as dt
+import random
+
+import pytest
+
+from clients.models import Investor
+from installments import rules, segments
+from tests.dashboard.portfolio import build
+
+TODAY = dt.date(2026, 3, 31)
+
+
+def _by_rule(investor: Investor, today: dt.date, limits: rules.SegmentThresholds):
+    start = rules.activity_window_start(today, limits)
+    days = [p.purchased_on for p in investor.plans.all()] + [
+        pay.received_on for p in investor.plans.all() for pay in p.payments.all()
+    ]
+    days = [d for d in days if d <= today]
+    return rules.activity_segment(
+        last_activity=max(days, default=None),
+        activities=sum(1 for d in days if d >= start),
+        today=today,
+        thresholds=limits,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [11, 12])
+def test_the_sql_segment_equals_the_rule(seed):
+    build(seed, TODAY, size=15)
+    rnd = random.Random(seed)
+    for _ in range(4):
+        limits = rules.SegmentThresholds(
+            recent_days=rnd.randint(5, 120), few_max=rnd.randint(0, 3), vip_min=rnd.randint(1, 8)
+        )
+        day = TODAY - dt.timedelta(days=rnd.randint(0, 90))
+        rows = segments.with_activity(Investor.objects.all(), today=day, limits=limits)
+        for investor in rows:
+            assert investor.segment == _by_rule(investor, day, limits), (investor.pk, limits)
