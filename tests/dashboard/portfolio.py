@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from backoffice.lib.errors import DomainError
 from clients.models import Investor
 from dashboard import rules as dash
 from installments import rules
@@ -68,18 +69,22 @@ def _contact(rnd, investor: Investor, today: dt.date) -> None:
     for _ in range(rnd.randint(1, 3)):
         day = today - dt.timedelta(days=rnd.randint(0, 40))
         at = dt.datetime.combine(day, dt.time(rnd.randint(0, 23)), tzinfo=zone)
+        promised_on = day + dt.timedelta(days=rnd.randint(0, 10))
         if rnd.random() < 0.5:
-            contact_log_record(
-                investor=investor,
-                author=None,
-                outcome="promised",
-                today=day,
-                promised_on=day + dt.timedelta(days=rnd.randint(0, 10)),
-                promised_amount="100.00",
-                at=at,
-            )
-        else:
-            contact_log_record(investor=investor, author=None, outcome="reached", today=day, at=at)
+            try:
+                contact_log_record(
+                    investor=investor,
+                    author=None,
+                    outcome="promised",
+                    today=day,
+                    promised_on=promised_on,
+                    promised_amount="100.00",
+                    at=at,
+                )
+                continue
+            except DomainError:
+                pass  # a promise the plans cannot wait for, or more than is owed: refused
+        contact_log_record(investor=investor, author=None, outcome="reached", today=day, at=at)
 
 
 def expected(root: Investor, today: dt.date) -> dict:
