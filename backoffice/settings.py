@@ -114,9 +114,12 @@ else:
     # PostgreSQL's JIT compiles any statement whose estimated cost is high, which the scan's
     # and the Structure's short statements reach on large tables: measured 0.2-0.4 s of
     # compiling for a few milliseconds of work. Off unless DB_JIT=true.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
     if not env.bool("DB_JIT", default=False):
-        options = DATABASES["default"].setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    # Every network call has a timeout: a database that does not answer fails the connection
+    # after this many seconds instead of hanging the request, the scan or the worker.
+    options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

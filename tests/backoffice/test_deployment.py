@@ -182,3 +182,11 @@ def test_outside_debug_plain_http_is_redirected_and_hsts_and_csp_are_sent(client
     policy = secure["Content-Security-Policy"]
     assert "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_a_postgresql_connection_gives_up_after_the_connect_timeout():
+    """Every network call has a timeout, the database's too (DB_CONNECT_TIMEOUT)."""
+    read = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS'])"
+    result = run_manage("shell", "-c", read, **PRODUCTION, DB_CONNECT_TIMEOUT="7")
+    assert result.returncode == 0, result.stderr
+    assert "'connect_timeout': 7" in result.stdout
