@@ -20,7 +20,7 @@ from clients.models import Investor, InvestorQuerySet
 from installments import overdue, segments
 from installments.models import Allocation, Installment, Plan, PlanStatus
 from installments.read_model import investors_with_overdue
-from installments.rules import ZERO, Segment
+from installments.rules import CENT, ZERO, Segment
 from structure.models import ContactLogEntry, ContactOutcome, PromiseState
 
 from . import rules
@@ -107,7 +107,8 @@ def overdue_by_bucket(scope: InvestorQuerySet, *, today: dt.date) -> list[Bucket
     for name in bucket_of.values():
         buckets[name].clients += 1
     for pk, total in amounts:
-        buckets[bucket_of[pk]].amount += total
+        # SQLite sums decimals as floats: back to cents.
+        buckets[bucket_of[pk]].amount += Decimal(total).quantize(CENT)
     return list(buckets.values())
 
 
@@ -136,7 +137,8 @@ def recovered_in_grace(ids: models.QuerySet, *, today: dt.date) -> Decimal:
         payment__received_on__gte=rules.recent_start(today),
         payment__received_on__lte=today,
     ).aggregate(total=Coalesce(models.Sum("amount"), models.Value(ZERO)))
-    return total["total"]
+    # SQLite sums decimals as floats: back to cents.
+    return Decimal(total["total"]).quantize(CENT)
 
 
 def fell_overdue_installments(ids: models.QuerySet, *, today: dt.date) -> models.QuerySet:
