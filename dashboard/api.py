@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from backoffice.lib.api import BusinessDayMixin
 from installments.rules import Segment
 
-from . import snapshots
+from . import rules, snapshots
 from .figures import figures
 from .selectors import ScopeRefused, request_scope
 
@@ -26,7 +26,7 @@ def _share(**kwargs):
 
 
 class BucketSerializer(serializers.Serializer):
-    bucket = serializers.ChoiceField(choices=["1-7", "8-14", "15-19", "past_deadline"])
+    bucket = serializers.ChoiceField(choices=list(rules.BUCKETS))
     clients = serializers.IntegerField()
     amount = _money()
 

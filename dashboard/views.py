@@ -13,7 +13,7 @@ from django.urls import reverse
 from backoffice.lib.dates import business_today
 from clients.models import Investor
 
-from . import snapshots
+from . import rules, snapshots
 from .figures import figures
 from .selectors import ScopeRefused, request_scope
 
@@ -31,6 +31,24 @@ def _structure_link(root, **filters) -> str:
     return f"{reverse('structure')}?{urlencode(query)}"
 
 
+def _bucket_rows(buckets, *, root) -> list[dict]:
+    """Each overdue bucket with its bar and its link to the Structure (the overdue clients
+    with at most the bucket's days left)."""
+    return [
+        {
+            "bucket": b,
+            "bar": bar,
+            "y": 28 * n,
+            "link": _structure_link(
+                root, overdue="true", days_left_lte=rules.most_days_left(b.bucket)
+            )
+            if root
+            else "",
+        }
+        for n, (b, bar) in enumerate(zip(buckets, _bars([b.clients for b in buckets]), strict=True))
+    ]
+
+
 @login_required
 def dashboard(request) -> HttpResponse:
     try:
@@ -42,21 +60,7 @@ def dashboard(request) -> HttpResponse:
     today = business_today()
     data = figures(root=scope.root, today=today)
     data.trend = snapshots.trend(root=scope.root, today=today)
-    buckets = data.overdue_by_bucket
-    bucket_filters = {"1-7": 19, "8-14": 12, "15-19": 5, "past_deadline": -1}
-    rows = [
-        {
-            "bucket": b,
-            "bar": bar,
-            "y": 28 * n,
-            "link": _structure_link(
-                scope.root, overdue="true", days_left_lte=bucket_filters[b.bucket]
-            )
-            if scope.root
-            else "",
-        }
-        for n, (b, bar) in enumerate(zip(buckets, _bars([b.clients for b in buckets]), strict=True))
-    ]
+    rows = _bucket_rows(data.overdue_by_bucket, root=scope.root)
     trend = [
         {"month": t["month"], "share": t["cancelled_share"], "bar": bar, "x": 28 * n}
         for n, (t, bar) in enumerate(
