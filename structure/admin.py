@@ -100,8 +100,8 @@ class InvestorMoveForm(ServiceForm):
         }
 
 
-class InvestorLoginForm(ServiceForm):
-    """A sign-in to the investor's own plans, without making them a participant."""
+class _LoginForm(ServiceForm):
+    """A username and password handed to a service that gives the investor a login."""
 
     username = forms.CharField(label=_("username"), max_length=150)
     password = forms.CharField(
@@ -112,12 +112,22 @@ class InvestorLoginForm(ServiceForm):
         super().__init__(*args, **kwargs)
         self.investor = investor
 
+    def grant(self, **login):
+        raise NotImplementedError
+
     def perform(self, *, today, actor):
-        return investor_grant_login(
+        return self.grant(
             investor=self.investor,
             username=self.cleaned_data["username"],
             password=self.cleaned_data["password"],
         )
+
+
+class InvestorLoginForm(_LoginForm):
+    """A sign-in to the investor's own plans, without making them a participant."""
+
+    def grant(self, **login):
+        return investor_grant_login(**login)
 
     def success_message(self, user) -> str:
         return _("%(name)s can sign in to their plans as “%(username)s”.") % {
@@ -126,22 +136,11 @@ class InvestorLoginForm(ServiceForm):
         }
 
 
-class GrantLoginForm(ServiceForm):
-    username = forms.CharField(label=_("username"), max_length=150)
-    password = forms.CharField(
-        label=_("password"), strip=False, widget=forms.PasswordInput(render_value=False)
-    )
+class GrantLoginForm(_LoginForm):
+    """A back-office login: the investor becomes a participant."""
 
-    def __init__(self, *args, investor: Investor, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.investor = investor
-
-    def perform(self, *, today, actor):
-        return participant_grant_login(
-            investor=self.investor,
-            username=self.cleaned_data["username"],
-            password=self.cleaned_data["password"],
-        )
+    def grant(self, **login):
+        return participant_grant_login(**login)
 
     def success_message(self, user) -> str:
         return _("%(name)s is now a participant and can sign in as “%(username)s”.") % {
