@@ -357,15 +357,11 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
         )
 
     def grant_login_view(self, request, object_id):
-        investor = self.object_for_change(request, object_id)
-        if not self.can_grant_login(request, investor):
-            raise PermissionDenied
-        return self.service_tool_view(
+        return self._login_view(
             request,
-            investor,
+            object_id,
             form_class=GrantLoginForm,
-            form_kwargs={"investor": investor},
-            title=_("Grant %(name)s a back-office login") % {"name": investor.name},
+            title=_("Grant %(name)s a back-office login"),
             submit_label=_("Grant the login"),
             description=_(
                 "With a login the investor becomes a participant: they can sign in and see "
@@ -374,20 +370,31 @@ class InvestorAdmin(ServiceViewsMixin, admin.ModelAdmin):
         )
 
     def investor_login_view(self, request, object_id):
+        return self._login_view(
+            request,
+            object_id,
+            form_class=InvestorLoginForm,
+            title=_("Give %(name)s a login to their plans"),
+            submit_label=_("Give the login"),
+            description=_(
+                "The investor signs in to see their own plans and ask their participant for "
+                "help. They do not become a participant."
+            ),
+        )
+
+    def _login_view(self, request, object_id, *, form_class, title, submit_label, description):
+        """The page of a login service: only for those who may also add users."""
         investor = self.object_for_change(request, object_id)
         if not self.can_grant_login(request, investor):
             raise PermissionDenied
         return self.service_tool_view(
             request,
             investor,
-            form_class=InvestorLoginForm,
+            form_class=form_class,
             form_kwargs={"investor": investor},
-            title=_("Give %(name)s a login to their plans") % {"name": investor.name},
-            submit_label=_("Give the login"),
-            description=_(
-                "The investor signs in to see their own plans and ask their participant for "
-                "help. They do not become a participant."
-            ),
+            title=title % {"name": investor.name},
+            submit_label=submit_label,
+            description=description,
         )
 
 
