@@ -16,10 +16,14 @@ from .models import PATH_STEP, Investor, InvestorQuerySet
 
 
 def structure_root_of(user) -> Investor | None:
-    """The participant a signed-in user is, if any."""
+    """The participant a signed-in user is, if any (read with the user when the API's token
+    authentication loaded them, else one query)."""
     if not user.is_authenticated:
         return None
-    return Investor.objects.filter(user_id=user.pk).first()
+    try:
+        return user.investor
+    except Investor.DoesNotExist:
+        return None
 
 
 def investor_of(user) -> Investor | None:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AdminPasswordChangeForm, PasswordChangeForm
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
@@ -43,7 +44,15 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     """`Authorization: Token …`, refused once the token is older than API_TOKEN_TTL_HOURS."""
 
     def authenticate_credentials(self, key):
-        user, token = super().authenticate_credentials(key)
+        # TokenAuthentication's read, with the user's participant in the same query: the
+        # Structure and the dashboard ask for it next (clients.selectors.structure_root_of).
+        try:
+            token = Token.objects.select_related("user", "user__investor").get(key=key)
+        except Token.DoesNotExist:
+            raise AuthenticationFailed(_("Invalid token.")) from None
+        user = token.user
+        if not user.is_active:
+            raise AuthenticationFailed(_("User inactive or deleted."))
         if token_expired(token, now=timezone.now()):
             raise AuthenticationFailed("The token has expired: ask /api/auth/token/ for a new one.")
         return user, token

@@ -95,12 +95,7 @@ class StructureOrdering(django_filters.OrderingFilter):
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
-        keys = [key for key in (value or ()) if key] or ["urgency"]
-        self.parent.ordering_keys = keys
-        self.parent.order = [
-            *(expression for key in keys for expression in ORDERINGS[key]),
-            *TIE_BREAK,
-        ]
+        self.parent.order_by_keys(value)
         return qs  # ordered by `StructureFilter.filter_queryset` and `listing`
 
 
@@ -215,6 +210,16 @@ class StructureFilter(django_filters.FilterSet):
         self.ordering_keys = ["urgency"]
         self.order = [*URGENCY_ORDER, *TIE_BREAK]
 
+    def get_form_class(self):
+        # No field depends on the request (the participants' queryset is the same for
+        # everyone): the form class is built once, as a declared form's would be, not per
+        # request. Each form still gets its own copies of the fields.
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = cls._form_class = super().get_form_class()
+        return form_class
+
     @property
     def form(self):
         form = super().form
@@ -248,19 +253,29 @@ class StructureFilter(django_filters.FilterSet):
 
     def listing(self) -> StructureListing | list:
         """The filtered rows as a sequence for a Paginator: each page reads its own rows
-        (never the whole annotated queryset `qs`, the reference the tests compare with)."""
+        (never the whole annotated queryset `qs`, the reference the tests compare with).
+        The filtered queryset is built only when a statement it feeds was not compiled yet."""
         self.is_valid()  # validates the form, as `qs` does, and resolves the root
-        base = self.filtered_base() if self.form.root is not None else None
-        if base is None:
+        root = self.form.root
+        if root is None:
             return []
+        self.order_by_keys(self.form.cleaned_data.get("ordering"))
+        using = self.queryset.db
         return StructureListing(
-            base,
+            self.filtered_base,
             keys=self.ordering_keys,
             order=self.order,
             today=self.today,
-            root=self.form.root,
-            key=self.statement_key(base.db),
+            root=root,
+            using=using,
+            key=self.statement_key(using),
         )
+
+    def order_by_keys(self, value) -> None:
+        """The chosen ordering (`StructureOrdering`'s keys), most urgent first by default."""
+        keys = [key for key in (value or ()) if key] or ["urgency"]
+        self.ordering_keys = keys
+        self.order = [*(expression for key in keys for expression in ORDERINGS[key]), *TIE_BREAK]
 
     def statement_key(self, using: str) -> tuple:
         """Everything the listing's SQL depends on: the database, the scope (its WHERE, whose

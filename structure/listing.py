@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db import models
 from django.db.models import Q
@@ -48,16 +49,22 @@ class StructureListing:
 
     ordered = True  # for Paginator: the order is explicit
 
-    def __init__(self, base, *, keys: list[str], order: list, today, root, key=None):
-        self.base = base
+    def __init__(self, base, *, keys: list[str], order: list, today, root, using, key=None):
+        # `base` is a queryset, or a function building it: with a key whose statements were
+        # compiled before, a request never builds it.
+        self._base = base
         self.key = key
         self.keys = keys
         self.order = order
         self.today = today
         self._counts: dict | None = None
         # Each row's values, from the SQL compiled once per process (structure.rows).
-        template = row_template(structure_row_template, key="structure", using=base.db)
-        self.rows = RowReader(template, today=today, root_depth=root.depth, using=base.db)
+        template = row_template(structure_row_template, key="structure", using=using)
+        self.rows = RowReader(template, today=today, root_depth=root.depth, using=using)
+
+    @cached_property
+    def base(self) -> InvestorQuerySet:
+        return self._base() if callable(self._base) else self._base
 
     def _count_all(self) -> dict:
         if self._counts is None:
@@ -67,7 +74,7 @@ class StructureListing:
             # have an oldest unpaid due date, so counting it counts them.
             total, overdue = remembered_row(
                 self._key("count"),
-                self.base.db,
+                self.rows.using,
                 lambda: tuple(
                     self.base.aggregate(
                         total=models.Count("*"),
@@ -103,7 +110,11 @@ class StructureListing:
             return [rows[pk] for pk in ids]
         # The overdue amount depends on the day: computed for every row to order by it.
         return self.rows.in_queryset(
-            self.base, key=self._key("all"), order=self.order, limit=stop - start, offset=start
+            lambda: self.base,
+            key=self._key("all"),
+            order=self.order,
+            limit=stop - start,
+            offset=start,
         )
 
     def iterator(self, chunk_size: int = 2000):
@@ -120,10 +131,17 @@ class StructureListing:
         whole; the overdue are walked by grace deadline and get their amounts for the days
         left the page spans only."""
         is_overdue = overdue_q(self.today)
-        promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
-        asked = HelpRequest.objects.open().values("investor_id")
+
+        def specials():
+            # (overdue and promised) or asked, read from the few promises and open requests
+            # (one id list, then the investors by key), not by scanning the structure.
+            promised = ContactLogEntry.objects.filter(outcome="promised").values("investor_id")
+            asked = HelpRequest.objects.open().values("investor_id")
+            either = promised.order_by().union(asked.order_by())
+            return self.base.filter(pk__in=either).filter(is_overdue | Q(pk__in=asked))
+
         special = self.rows.in_queryset(
-            self.base.filter((is_overdue & Q(pk__in=promised)) | Q(pk__in=asked)),
+            specials,
             key=self._key("special"),
             outer=f"{ALIAS}.urgency NOT IN (1, 3)",
             order=[*URGENCY_ORDER, "name", "id"],
@@ -178,7 +196,7 @@ class StructureListing:
                 .order_by("earliest_grace_deadline")
                 .values_list("earliest_grace_deadline", flat=True)[:b]
             ),
-            using=self.base.db,
+            using=self.rows.using,
             key=regular.key and (*regular.key, "deadlines", b),
         )
         days = [(deadline - today).days for deadline in deadlines]

@@ -248,8 +248,9 @@ def remembered_row(key, using: str, run) -> tuple | None:
         if key is not None and len(captured) == 1:
             remembered(key, lambda: captured[0])
         return row
-    with connections[using].cursor() as cursor:
-        cursor.execute(*statement)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(*prepared(connection, *statement))
         return cursor.fetchone()
 
 
@@ -268,7 +269,7 @@ def column_values(build, *, using: str, key=None) -> list:
     )
     connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*prepared(connection, sql, params))
         values = [row[0] for row in cursor.fetchall()]
     for converter_list, expression in converters:
         for converter in converter_list:
@@ -336,7 +337,7 @@ def prepared(connection, sql: str, params: list) -> tuple[str, list]:
             if len(statements) >= MAX_PREPARED:
                 cursor.execute("DEALLOCATE ALL")
                 statements.clear()
-            name = f"structure_rows_{len(statements) + 1}"
+            name = f"structure_{len(statements) + 1}"
             parts = sql.split("%s")
             numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
             cursor.execute(f"PREPARE {name} ({', '.join(types)}) AS {numbered}")

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from installments.read_model import plans_changing
@@ -399,3 +400,18 @@ def test_the_count_names_only_columns_of_the_path_index(root_client, structure):
     named = set(re.findall(r'"clients_investor"\."(\w+)"', count))
     assert named <= {"path", "oldest_unpaid_due_date", "earliest_grace_deadline", "depth"}
     assert named >= {"path", "oldest_unpaid_due_date"}
+
+
+def test_a_token_request_reads_the_participant_with_the_token_and_builds_no_query_it_ran_before(
+    structure, django_assert_num_queries
+):
+    """The token, its user and the user's participant come in one query, and a request whose
+    statements were compiled before runs only them: the count and the page's rows."""
+    token = Token.objects.create(user=structure.root.user)
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    first = client.get("/api/structure/", {"overdue": "true"})
+    assert first.status_code == 200
+    with django_assert_num_queries(3) as captured:
+        again = client.get("/api/structure/", {"overdue": "true"})
+    assert again.json() == first.json()
+    assert "clients_investor" in captured.captured_queries[0]["sql"]  # with the token
