@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "structure",
     "investors",
     "dashboard",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -26,7 +26,8 @@ def snapshots_after_scan(sender, *, scan_date: dt.date, caught_up: bool = False,
     if caught_up:
         return
     day = scan_date.isoformat()
-    if not snapshots_write.app.conf.task_always_eager:
-        if broker.publish(snapshots_write, [[(day,)]], fallback="snapshot day(s) written here"):
-            return
-    snapshots_write(day)
+    queued = not snapshots_write.app.conf.task_always_eager and broker.publish(
+        snapshots_write, [[(day,)]], fallback="snapshot day(s) written here"
+    )
+    if not queued:
+        snapshots_write(day)
