@@ -8,8 +8,10 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from reminders.signals import scan_finished
+        from structure.signals import demo_loaded
 
-        from .tasks import snapshots_after_scan
+        from .tasks import snapshots_after_demo, snapshots_after_scan
 
-        # The reminders floor may not import the dashboard: it sends, the dashboard listens.
+        # The floors below may not import the dashboard: they send, the dashboard listens.
         scan_finished.connect(snapshots_after_scan, dispatch_uid="dashboard.snapshots_after_scan")
+        demo_loaded.connect(snapshots_after_demo, dispatch_uid="dashboard.snapshots_after_demo")

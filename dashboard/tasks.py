@@ -9,6 +9,7 @@ from celery import shared_task
 
 from reminders import broker
 
+from .snapshots import snapshots_backfill as backfill
 from .snapshots import snapshots_write as write
 
 
@@ -31,3 +32,9 @@ def snapshots_after_scan(sender, *, scan_date: dt.date, caught_up: bool = False,
     )
     if not queued:
         snapshots_write(day)
+
+
+def snapshots_after_demo(sender, *, today: dt.date, **kwargs) -> None:
+    """`structure.signals.demo_loaded`: the demo's past days, as far as its data allows (the
+    backfill writes only the days that have none)."""
+    backfill(today=today)
