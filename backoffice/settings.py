@@ -36,12 +36,14 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_celery_beat",
+    "health_check",
     "clients",
     "installments",
     "reminders",
     "structure",
     "investors",
     "dashboard",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -345,6 +347,8 @@ CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 if env.bool("TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# Container and load-balancer probes call /health/ over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 
 # Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only,
 # no inline script and no frames. The pages carry no inline script or handler (the language
@@ -370,3 +374,8 @@ ACTIVITY_RECENT_DAYS = env.int("ACTIVITY_RECENT_DAYS", default=90)
 ACTIVITY_FEW_MAX = env.int("ACTIVITY_FEW_MAX", default=2)
 ACTIVITY_VIP_MIN = env.int("ACTIVITY_VIP_MIN", default=10)
 ACTIVITY_WINDOW_DAYS = env.int("ACTIVITY_WINDOW_DAYS", default=365)
+
+# /health/ (operations/health.py): how old the last completed nightly scan may be, and how
+# long the workers may take to answer a ping.
+HEALTH_SCAN_MAX_AGE_HOURS = env.int("HEALTH_SCAN_MAX_AGE_HOURS", default=26)
+HEALTH_WORKERS_TIMEOUT = env.float("HEALTH_WORKERS_TIMEOUT", default=2.0)

@@ -9,6 +9,7 @@ from django.views.generic import TemplateView
 from backoffice.api import api_urlpatterns
 from clients.selectors import structure_root_of
 from clients.tokens import TokenRotatingPasswordChangeForm
+from operations.health import ALL_CHECKS, WEB_CHECKS, HealthView
 
 admin.site.site_header = "Installment back office"
 admin.site.site_title = "Back office admin"
@@ -81,4 +82,7 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns())),
+    # Probes: everything (503 when a check fails), and the web container's own subset.
+    path("health/", HealthView.as_view(checks=ALL_CHECKS), name="health"),
+    path("health/web/", HealthView.as_view(checks=WEB_CHECKS), name="health-web"),
 ]

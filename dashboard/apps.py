@@ -5,3 +5,13 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
     verbose_name = "Dashboard"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from reminders.signals import scan_finished
+        from structure.signals import demo_loaded
+
+        from .tasks import snapshots_after_demo, snapshots_after_scan
+
+        # The floors below may not import the dashboard: they send, the dashboard listens.
+        scan_finished.connect(snapshots_after_scan, dispatch_uid="dashboard.snapshots_after_scan")
+        demo_loaded.connect(snapshots_after_demo, dispatch_uid="dashboard.snapshots_after_demo")

@@ -47,9 +47,11 @@ HELP_MESSAGES = (
     ("", "Any time"),
 )
 REFERENCE_PREFIX = "DEMO-"
-# The demo's nightly scan last ran this many days ago: plans whose grace deadline passed since
-# then are still active with negative days left, as after a scheduler outage.
-SCAN_PAUSE_DAYS = 8
+# The history's nightly scans (replayed as cancellations only) run until this many days ago.
+# `load_demo` then runs last night's scan for real, of yesterday's date: it cancels the plans
+# whose deadline was the day before (days left -2 today) and queues its reminders; the plans
+# whose deadline was yesterday stay past their deadline (days left -1), awaiting tonight's.
+SCAN_PAUSE_DAYS = 3
 DAY = dt.timedelta(days=1)
 
 
@@ -92,7 +94,7 @@ class Scenario(StrEnum):
     CANCELLED = "cancelled"
     COMPLETED_ON_TIME = "completed_on_time"
     DUE_SOON = "due_soon"  # next installment due in 0..3 days
-    PAST_DEADLINE = "past_deadline"  # days left −1..−7: the nightly scan has not run since
+    PAST_DEADLINE = "past_deadline"  # days left −1..−2 (−2: cancelled by last night's scan)
     ON_HOLD = "on_hold"
     COMPLETED_EARLY = "completed_early"
     COMPLETED_DOUBLE = "completed_double"

@@ -17,7 +17,8 @@ digest rows and their insert into the outbox), `dispatch` (the chunks and the mo
    chunk for the participants' digests). More workers, more chunks at once.
    A chunk inserts its reminder rows with ON CONFLICT DO NOTHING against the outbox's unique
    constraints, so a chunk run twice, a rescan or two scans at once never make a second copy.
-   The last chunk to finish closes the ScanRun.
+   The last chunk to finish closes the ScanRun; once that commits, `signals.scan_finished`
+   tells the floors above (the dashboard writes the day's snapshots).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from django.db import transaction
 from installments.services import Cancellation, plans_cancel_expired
 
 from ..models import CadenceStep, ScanChunk, ScanRun
+from ..signals import scan_finished_on_commit
 from .candidates import (
     TOUCHED_MARGIN,
     Scope,
@@ -115,6 +117,7 @@ def scan(
                 plans_cancelled=len(cancelled), finished_at=now
             )
             caught_up.refresh_from_db()
+            scan_finished_on_commit(run_id=caught_up.pk, scan_date=night, caught_up=True)
         report.cancellations += cancelled
         report.caught_up.append(caught_up)
     size = settings.REMINDER_CHUNK_SIZE

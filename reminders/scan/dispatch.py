@@ -15,6 +15,7 @@ from django.utils import timezone
 from .. import broker
 from ..models import CadenceStep, ScanChunk, ScanRun
 from ..services import dispatch_on_commit
+from ..signals import scan_finished_on_commit
 from .candidates import DAY
 from .rows import digest_rows, outbox_insert, reminder_rows
 
@@ -105,6 +106,7 @@ def _close_run_if_done(run_id: int, *, chunk_id: int, now: dt.datetime) -> None:
     run.finished_at = now
     run.reminders_queued = run.reminders.count()
     run.save(update_fields=["finished_at", "reminders_queued"])
+    scan_finished_on_commit(run_id=run.pk, scan_date=run.scan_date, caught_up=run.caught_up)
 
 
 def scan_chunk_failed(*, chunk_id: int, error: str) -> None:

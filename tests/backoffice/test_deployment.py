@@ -190,3 +190,12 @@ def test_a_postgresql_connection_gives_up_after_the_connect_timeout():
     result = run_manage("shell", "-c", read, **PRODUCTION, DB_CONNECT_TIMEOUT="7")
     assert result.returncode == 0, result.stderr
     assert "'connect_timeout': 7" in result.stdout
+
+
+def test_the_web_containers_health_check_asks_health_web():
+    from django.urls import resolve
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    probe = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/health/web/" in probe
+    assert resolve("/health/web/").url_name == "health-web"

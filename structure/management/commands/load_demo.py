@@ -46,8 +46,9 @@ from installments.services import (
     plan_restore,
     plans_cancel_expired,
 )
-from reminders.models import Reminder
+from reminders.models import Reminder, ScanRun
 from structure import demo
+from structure.demo_history import TRIGGER, demo_history
 from structure.help import help_request_ask
 
 MAX_INVESTORS = 20_000  # a demo, not a load test: beyond this it takes minutes
@@ -222,6 +223,7 @@ def demo_reset() -> int:
     plans = Plan.objects.filter(investor__in=investors)
     # Their reminders (help-request notices, a scan's) protect the investors they went to.
     Reminder.objects.filter(recipient__in=investors).delete()
+    ScanRun.objects.filter(trigger=TRIGGER).delete()
     # Children before parents: the ledger and the payments protect what they point at. The
     # investors go next, so their read model needs no refresh.
     with plans_changing():
@@ -366,8 +368,16 @@ class Command(BaseCommand):
         except ProtectedError as error:
             # --reset met rows outside the demo that point at demo plans or investors.
             raise CommandError(f"The demo data could not be deleted: {error.args[0]}") from None
+        # Once the portfolio is committed: the scan's chunks and snapshots run after commits.
+        night = demo_history(today=today)
         elapsed = time.monotonic() - started
         self._report(portfolio_summary(today), today=today, seed=seed, elapsed=elapsed)
+        run = ScanRun.objects.get(pk=night.run.pk)
+        self.stdout.write(
+            f"  Last night:   the scan of {run.scan_date} cancelled "
+            f"{_count(run.plans_cancelled, 'plan')} and queued "
+            f"{_count(run.reminders_queued, 'reminder')} (admin home: the morning page)"
+        )
         self._logins()
 
     def _report(self, summary: dict, *, today: dt.date, seed: int, elapsed: float) -> None:
@@ -386,8 +396,8 @@ class Command(BaseCommand):
         write(f"  Days left:    {_span(summary['days_left'])} (overdue plans not on hold)")
         if plans["past deadline"]:
             write(
-                f"                {plans['past deadline']} past their deadline: the nightly scan "
-                "has not run since; `manage.py scan_overdue` cancels them"
+                f"                {plans['past deadline']} past their deadline since yesterday: "
+                "tonight's scan cancels them (`manage.py scan_overdue` now)"
             )
         write(f"  Payments:     {summary['payments']} ({summary['paid']:,} {settings.CURRENCY})")
         write(f"  Partly paid:  {_count(summary['partly_paid'], 'installment')}")
