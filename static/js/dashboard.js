@@ -14,10 +14,16 @@
     id: "valueLabels",
     afterDatasetsDraw: function (chart, args, options) {
       var ctx = chart.ctx;
+      var count = chart.data.labels.length;
+      // On a narrow chart, every n-th value (and the last): the table has them all.
+      var every = Math.max(1, Math.ceil(38 / (chart.chartArea.width / Math.max(count, 1))));
       chart.data.datasets.forEach(function (dataset, i) {
         chart.getDatasetMeta(i).data.forEach(function (element, index) {
           var value = dataset.data[index];
           if (value === null || value === undefined) {
+            return;
+          }
+          if ((count - 1 - index) % every !== 0) {
             return;
           }
           var at = element.tooltipPosition();
