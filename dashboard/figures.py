@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from clients.models import Investor, InvestorQuerySet
 from installments import overdue, segments
 from installments.models import Allocation, Installment, Plan, PlanStatus
-from installments.rules import BUCKETS, CENT, ZERO, Segment
+from installments.rules import BUCKETS, CENT, ZERO
 from structure.models import ContactLogEntry, ContactOutcome, PromiseState
 
 from . import rules
@@ -224,12 +224,7 @@ def first_contact(ids: models.QuerySet, *, today: dt.date) -> tuple[Decimal | No
 
 
 def segment_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict[str, int]:
-    counts = dict.fromkeys(Segment.ALL, 0)
-    rows = segments.with_activity(scope, today=today).values_list("segment", flat=True)
-    for segment in rows:
-        if segment is not None:
-            counts[segment] += 1
-    return counts
+    return segments.segment_counts(scope, today=today)
 
 
 def saved_and_cancelled_this_month(ids: models.QuerySet, *, today: dt.date) -> tuple[int, int]:
