@@ -31,6 +31,7 @@ def recovery_ranking(*, today: dt.date) -> models.QuerySet:
     recovered = (
         recovered_allocations(today)
         .filter(**in_structure)
+        .order_by()
         .annotate(one=models.Value(1))
         .values("one")
         .annotate(total=models.Sum("amount"))
@@ -41,6 +42,7 @@ def recovery_ranking(*, today: dt.date) -> models.QuerySet:
             path__gt=models.OuterRef("path"),
             path__lt=Concat(models.OuterRef("path"), models.Value(PATH_END)),
         )
+        .order_by()
         .annotate(one=models.Value(1))
         .values("one")
         .annotate(n=models.Count("*"))
