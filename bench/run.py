@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg2
 
 from . import load
-from .endpoints import HELLO_PATH, structure_url
+from .endpoints import DASHBOARD_PATH, HELLO_PATH, structure_url
 from .scale import SCALES, SIZE_FACTOR
 
 logger = logging.getLogger("bench")
@@ -42,6 +42,8 @@ KEYS = (
     "structure_size_ratio",
     "structure_queries",
     "api_vs_hello",
+    "dashboard_p95_ms",
+    "dashboard_queries",
 )
 TARGETS = {
     "scan_vs_floor": ("≤", 1.5),
@@ -54,6 +56,7 @@ TARGETS = {
     "structure_size_ratio": ("≤", 1.2),
     "structure_queries": ("≤", 6),
     "api_vs_hello": ("≥", 0.3),
+    "dashboard_p95_ms": ("≤", 100),
 }
 
 
@@ -208,6 +211,8 @@ def _figures(at_base: dict, at_tenfold: dict, loads: dict) -> dict:
         "structure_size_ratio": at_tenfold["structure_p95_ms"] / at_base["structure_p95_ms"],
         "structure_queries": at_base["structure_queries"],
         "api_vs_hello": loads["structure"] / loads["hello"],
+        "dashboard_p95_ms": at_base["dashboard_p95_ms"],
+        "dashboard_queries": at_base["dashboard_queries"],
     }
     return {key: _round(figures[key]) for key in KEYS}
 
@@ -238,6 +243,14 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "hello_requests_per_second": loads["hello"],
             "gunicorn_workers": load.WORKERS,
             "concurrency": load.CONCURRENCY,
+        },
+        "dashboard": {
+            "path": DASHBOARD_PATH,
+            "clients": at_base["dashboard_clients"],
+            "p50_ms": at_base["dashboard_p50_ms"],
+            "sql_ms": at_base["dashboard_sql_ms"],
+            "p95_ms_at_10x": at_tenfold["dashboard_p95_ms"],
+            "slowest_statements": at_base["dashboard_slowest"],
         },
     }
 
@@ -322,6 +335,10 @@ def table(figures: dict, details: dict) -> str:
             f"{naive['naive_seconds']:.1f} s, {naive['naive_plans_cancelled']} cancelled"
         ),
         f"structure p95 at 10x: {structure['p95_ms_at_10x']:.1f} ms",
+        f"dashboard: {details['dashboard']['path']} for {details['dashboard']['clients']} "
+        f"clients, p50 {details['dashboard']['p50_ms']:.1f} ms, SQL "
+        f"{details['dashboard']['sql_ms']:.1f} ms; p95 at 10x "
+        f"{details['dashboard']['p95_ms_at_10x']:.1f} ms",
         f"api: {structure['requests_per_second']:.1f} req/s vs hello "
         f"{structure['hello_requests_per_second']:.1f} req/s "
         f"({structure['gunicorn_workers']} gunicorn workers, "

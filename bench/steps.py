@@ -197,6 +197,10 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
             portfolio["top_token"], scale.page, scale.structure_requests
         )
     )
+    logger.info("timing the dashboard request")
+    result.update(
+        structure_timing.measure_dashboard(portfolio["top_token"], scale.structure_requests)
+    )
     if explain:
         result["explain"] = measure.explain(scan_date, portfolio["top_token"], scale.page)
     with connection.cursor() as cursor:

@@ -1,5 +1,6 @@
-"""The Structure request timed in process: its latency, and how much of it is Python (the
-request's time minus the time its SQL statements take, driver round trips included)."""
+"""The Structure and dashboard requests timed in process: their latency, and how much of it
+is Python (the request's time minus the time its SQL statements take, driver round trips
+included)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from django.db import connection
 from django.test import Client
 
-from .endpoints import structure_url
+from .endpoints import DASHBOARD_PATH, structure_url
 
 
 class SqlClock:
@@ -19,14 +20,17 @@ class SqlClock:
     def __init__(self):
         self.seconds = 0.0
         self.statements = 0
+        self.timings: list[tuple[float, str]] = []
 
     def __call__(self, execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            self.seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.seconds += took
             self.statements += 1
+            self.timings.append((took, sql))
 
 
 @contextmanager
@@ -68,4 +72,33 @@ def measure_structure(token: str, page: int, requests: int) -> dict:
         "structure_python_share": statistics.median(shares),
         "structure_queries": queries,
         "structure_count": response.json()["count"],
+    }
+
+
+def measure_dashboard(token: str, requests: int) -> dict:
+    """`requests` timed GETs of GET /api/dashboard/ as the top participant, after two
+    warm-ups; and the slowest statements of the last request (for the report)."""
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    for _ in range(2):
+        response = client.get(DASHBOARD_PATH)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {DASHBOARD_PATH} answered {response.status_code}")
+    times, sql_times, queries = [], [], 0
+    for _ in range(requests):
+        with sql_clock() as clock:
+            started = time.perf_counter()
+            response = client.get(DASHBOARD_PATH)
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 200
+        times.append(elapsed * 1000)
+        sql_times.append(clock.seconds * 1000)
+        queries = max(queries, clock.statements)
+    slowest = sorted(clock.timings, key=lambda t: t[0], reverse=True)[:3]
+    return {
+        "dashboard_p50_ms": statistics.median(times),
+        "dashboard_p95_ms": _p95(times),
+        "dashboard_sql_ms": statistics.median(sql_times),
+        "dashboard_queries": queries,
+        "dashboard_slowest": [{"ms": round(s * 1000, 2), "sql": sql} for s, sql in slowest],
+        "dashboard_clients": response.json()["clients"],
     }

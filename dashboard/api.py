@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.lib.api import BusinessDayMixin
-from installments.rules import Segment
+from installments.rules import BUCKETS, Segment
 
-from . import rules, snapshots
+from . import snapshots
 from .figures import figures
 from .selectors import ScopeRefused, request_scope
 
@@ -26,7 +26,7 @@ def _share(**kwargs):
 
 
 class BucketSerializer(serializers.Serializer):
-    bucket = serializers.ChoiceField(choices=list(rules.BUCKETS))
+    bucket = serializers.ChoiceField(choices=list(BUCKETS))
     clients = serializers.IntegerField()
     amount = _money()
 

@@ -15,12 +15,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 
-from backoffice.lib.db import DaysBetween, date_value
 from clients.models import Investor, InvestorQuerySet
 from installments import overdue, segments
 from installments.models import Allocation, Installment, Plan, PlanStatus
-from installments.read_model import investors_with_overdue
-from installments.rules import CENT, ZERO, Segment
+from installments.rules import BUCKETS, CENT, ZERO
 from structure.models import ContactLogEntry, ContactOutcome, PromiseState
 
 from . import rules
@@ -87,28 +85,32 @@ def figures(*, root: Investor | None, today: dt.date) -> Figures:
 
 
 def overdue_by_bucket(scope: InvestorQuerySet, *, today: dt.date) -> list[Bucket]:
-    """The overdue clients by days overdue, and the overdue amount of each bucket."""
-    rows = (
-        investors_with_overdue(scope, today=today)
-        .filter(overdue=True)
-        .annotate(days_overdue=DaysBetween(date_value(today), "oldest_overdue_due_date"))
-        .values_list("pk", "days_overdue", "days_left")
+    """The overdue clients by bucket (`installments.rules.bucket_of`, in SQL by its twin
+    `installments.overdue.bucket`), and the overdue amount of each bucket: two grouped
+    queries, whatever the size of the structure."""
+    overdue_scope = scope.filter(overdue.is_overdue(today))
+    counts = (
+        overdue_scope.order_by()
+        .annotate(bucket=overdue.bucket(today))
+        .values("bucket")
+        .annotate(clients=models.Count("pk"))
+        .values_list("bucket", "clients")
     )
-    bucket_of = {pk: rules.bucket_of(days_overdue=days, days_left=left) for pk, days, left in rows}
     amounts = (
         Installment.objects.overdue_on(today)
-        .filter(plan__investor__in=scope.filter(overdue.is_overdue(today)).values("pk"))
+        .filter(plan__investor__in=overdue_scope.values("pk"))
         .order_by()
-        .values("plan__investor")
+        .annotate(bucket=overdue.bucket(today, prefix="plan__investor__"))
+        .values("bucket")
         .annotate(total=overdue.sum_unpaid())
-        .values_list("plan__investor", "total")
+        .values_list("bucket", "total")
     )
-    buckets = {name: Bucket(name) for name in rules.BUCKETS}
-    for name in bucket_of.values():
-        buckets[name].clients += 1
-    for pk, total in amounts:
+    buckets = {name: Bucket(name) for name in BUCKETS}
+    for name, clients in counts:
+        buckets[name].clients = clients
+    for name, total in amounts:
         # SQLite sums decimals as floats: back to cents.
-        buckets[bucket_of[pk]].amount += Decimal(total).quantize(CENT)
+        buckets[name].amount = Decimal(total).quantize(CENT)
     return list(buckets.values())
 
 
@@ -125,18 +127,26 @@ def invested_and_cancelled(ids: models.QuerySet) -> dict[str, Decimal]:
     )
 
 
-def recovered_in_grace(ids: models.QuerySet, *, today: dt.date) -> Decimal:
-    """Overdue money paid in the last 30 days: what payments received then allocated to
-    installments already overdue on the day received. A payment to a cancelled plan posts
+def recovered_allocations(today: dt.date) -> models.QuerySet:
+    """The allocations recovered within grace in the last 30 days: of payments received then,
+    to installments already overdue on the day received. A payment to a cancelled plan posts
     only when received in time (docs/rules.md, Automatic restore), so all of it was paid
     before the grace deadline."""
     paid_late = overdue.is_overdue(models.F("payment__received_on"), field="installment__due_date")
-    total = Allocation.objects.filter(
+    return Allocation.objects.filter(
         paid_late,
-        installment__plan__investor__in=ids,
         payment__received_on__gte=rules.recent_start(today),
         payment__received_on__lte=today,
-    ).aggregate(total=Coalesce(models.Sum("amount"), models.Value(ZERO)))
+    )
+
+
+def recovered_in_grace(ids: models.QuerySet, *, today: dt.date) -> Decimal:
+    """Overdue money paid in the last 30 days (`recovered_allocations`), summed."""
+    total = (
+        recovered_allocations(today)
+        .filter(installment__plan__investor__in=ids)
+        .aggregate(total=Coalesce(models.Sum("amount"), models.Value(ZERO)))
+    )
     # SQLite sums decimals as floats: back to cents.
     return Decimal(total["total"]).quantize(CENT)
 
@@ -214,12 +224,7 @@ def first_contact(ids: models.QuerySet, *, today: dt.date) -> tuple[Decimal | No
 
 
 def segment_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict[str, int]:
-    counts = dict.fromkeys(Segment.ALL, 0)
-    rows = segments.with_activity(scope, today=today).values_list("segment", flat=True)
-    for segment in rows:
-        if segment is not None:
-            counts[segment] += 1
-    return counts
+    return segments.segment_counts(scope, today=today)
 
 
 def saved_and_cancelled_this_month(ids: models.QuerySet, *, today: dt.date) -> tuple[int, int]:

@@ -1,52 +1,147 @@
-"""The /dashboard/ page: the same figures as GET /api/dashboard/, phone-first, with charts
-drawn as inline SVG on the server (no script, no CDN) and their numbers in tables."""
+"""The /dashboard/ page: the same figures as GET /api/dashboard/, phone-first. The charts are
+drawn by Chart.js from our own static files (static/vendor/chartjs), fed by `json_script`
+data blocks (the Content-Security-Policy allows no inline script); every chart has its
+numbers in a table beside it, which is also what a browser without script shows."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import formats
+from django.utils.translation import gettext as _
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor
+from installments import segments
+from installments.rules import CENT, PAST_DEADLINE, Segment, bucket_days
+from structure.filters import BUCKET_CHOICES, SEGMENT_CHOICES
 
-from . import rules, snapshots
-from .figures import figures
+from . import snapshots
+from .figures import Figures, figures
+from .ranking import recovery_ranking
 from .selectors import ScopeRefused, request_scope
 
-BAR_WIDTH = 300
+RANKING_PAGE_SIZE = 10
+PERCENT_PLACES = Decimal("0.1")
+COLORS = {"trend": "#b3261e", "buckets": "#c06000", "promises": "#1d4e89"}
 
 
-def _bars(values: list, *, total=None) -> list[int]:
-    """Bar lengths in SVG units for a horizontal bar chart."""
-    top = total or max([v for v in values if v] or [1])
-    return [int(BAR_WIDTH * v / top) if v else 0 for v in values]
+def percent(share: Decimal | None) -> Decimal | None:
+    """A share (0.3400) as a percentage to one place (34.0)."""
+    if share is None:
+        return None
+    return (share * 100).quantize(PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def _structure_link(root, **filters) -> str:
-    query = {**({"participant": root.pk} if root else {}), **filters}
-    return f"{reverse('structure')}?{urlencode(query)}"
+def _structure_link(root: Investor | None, **filters) -> str:
+    """The Structure filtered to the clients behind a figure; none for the whole book (the
+    Structure lists one participant's structure at a time)."""
+    if root is None:
+        return ""
+    return f"{reverse('structure')}?{urlencode({'participant': root.pk, **filters})}"
 
 
-def _bucket_rows(buckets, *, root) -> list[dict]:
-    """Each overdue bucket with its bar and its link to the Structure (the overdue clients
-    with at most the bucket's days left)."""
-    return [
-        {
-            "bucket": b,
-            "bar": bar,
-            "y": 28 * n,
-            "link": _structure_link(
-                root, overdue="true", days_left_lte=rules.most_days_left(b.bucket)
-            )
-            if root
-            else "",
-        }
-        for n, (b, bar) in enumerate(zip(buckets, _bars([b.clients for b in buckets]), strict=True))
-    ]
+def _bucket_rows(data: Figures, root: Investor | None) -> list[dict]:
+    labels = dict(BUCKET_CHOICES)
+    rows = []
+    for bucket in data.overdue_by_bucket:
+        if bucket.bucket == PAST_DEADLINE:
+            short = str(labels[PAST_DEADLINE])
+        else:
+            first, last = bucket_days(bucket.bucket)
+            short = f"{first}–{last}" if last else bucket.bucket.replace("-", "–")
+        rows.append(
+            {
+                "bucket": bucket.bucket,
+                "label": str(labels[bucket.bucket]),
+                "short": short,
+                "clients": bucket.clients,
+                "amount": bucket.amount,
+                "link": _structure_link(root, bucket=bucket.bucket),
+            }
+        )
+    return rows
+
+
+def _segment_grid(data: Figures, root: Investor | None) -> dict:
+    """The activity matrix as the page draws it: recency (rows) × activities in the last
+    four quarters (columns), each cell with its label, count and Structure link."""
+    labels = dict(SEGMENT_CHOICES)
+    limits = segments.thresholds()
+
+    def cell(name: str) -> dict:
+        link = _structure_link(root, segment=name)
+        return {"name": name, "label": labels[name], "count": data.segments[name], "link": link}
+
+    return {
+        "limits": limits,
+        "middle_first": limits.few_max + 1,
+        "middle_last": limits.vip_min - 1,
+        "recent": [cell(Segment.NEW), cell(Segment.GROWING), cell(Segment.VIP)],
+        "not_recent": [cell(Segment.ONE_TIME), cell(Segment.LOST)],
+    }
+
+
+def _month_label(month: str) -> str:
+    year, number = month.split("-")
+    return formats.date_format(dt.date(int(year), int(number), 1), "M Y")
+
+
+def _charts(data: Figures, buckets: list[dict], trend: list[dict]) -> dict:
+    """What each chart draws (passed to the page's script with `json_script`)."""
+
+    def number(value) -> float | None:
+        return None if value is None else float(value)
+
+    promises = data.promises
+    return {
+        "trend": {
+            "kind": "line",
+            "labels": [t["label"] for t in trend],
+            "values": [number(t["percent"]) for t in trend],
+            "x": _("Month"),
+            "y": _("Cancelled share, %"),
+            "unit": "%",
+            "color": COLORS["trend"],
+        },
+        "buckets": {
+            "kind": "bar",
+            "labels": [b["short"] for b in buckets],
+            "values": [b["clients"] for b in buckets],
+            "x": _("Days overdue"),
+            "y": _("Overdue clients"),
+            "unit": "",
+            "color": COLORS["buckets"],
+        },
+        "promises": {
+            "kind": "bar",
+            "labels": [_("kept"), _("broken"), _("pending")],
+            "values": [promises["kept"], promises["broken"], promises["pending"]],
+            "x": _("Promises to pay"),
+            "y": _("Promises"),
+            "unit": "",
+            "color": COLORS["promises"],
+        },
+    }
+
+
+def _ranking(request, today: dt.date):
+    """One page of the participants ranked by recovery (staff, on the whole book)."""
+    paginator = Paginator(recovery_ranking(today=today), RANKING_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("ranking_page"))
+    for offset, participant in enumerate(page.object_list, start=page.start_index()):
+        participant.rank = offset
+        # SQLite sums decimals as floats: back to cents.
+        participant.recovered = Decimal(participant.recovered).quantize(CENT)
+        participant.link = f"{reverse('dashboard')}?{urlencode({'participant': participant.pk})}"
+    return page
 
 
 @login_required
@@ -58,43 +153,38 @@ def dashboard(request) -> HttpResponse:
             request, "dashboard/refused.html", {"message": refused.message}, status=refused.status
         )
     today = business_today()
-    data = figures(root=scope.root, today=today)
-    data.trend = snapshots.trend(root=scope.root, today=today)
-    rows = _bucket_rows(data.overdue_by_bucket, root=scope.root)
+    root = scope.root
+    data = figures(root=root, today=today)
+    data.trend = snapshots.trend(root=root, today=today)
+    buckets = _bucket_rows(data, root)
     trend = [
-        {"month": t["month"], "share": t["cancelled_share"], "bar": bar, "x": 28 * n}
-        for n, (t, bar) in enumerate(
-            zip(
-                data.trend,
-                _bars([t["cancelled_share"] or 0 for t in data.trend], total=1),
-                strict=True,
-            )
-        )
-    ]
-    segments = [
         {
-            "name": name,
-            "count": count,
-            "link": _structure_link(scope.root, segment=name) if scope.root else "",
+            "month": t["month"],
+            "label": _month_label(t["month"]),
+            "percent": percent(t["cancelled_share"]),
         }
-        for name, count in data.segments.items()
+        for t in data.trend
     ]
+    staff = request.user.is_staff
     return render(
         request,
         "dashboard/dashboard.html",
         {
             "data": data,
-            "root": scope.root,
-            "buckets": rows,
+            "root": root,
+            "buckets": buckets,
             "trend": trend,
-            "trend_width": max(28 * len(trend), 28),
-            "segments": segments,
-            "participants": Investor.objects.participants().order_by("name")
-            if request.user.is_staff
+            "grid": _segment_grid(data, root),
+            "charts": _charts(data, buckets, trend),
+            "cancelled_percent": percent(data.cancelled_share),
+            "cure_percent": percent(data.cure_rate_30d),
+            "within_percent": percent(data.first_contact_within_10h_share),
+            "ranking": _ranking(request, today) if staff and root is None else None,
+            "participants": Investor.objects.participants().order_by("name").only("pk", "name")
+            if staff
             else [],
-            "overdue_link": _structure_link(scope.root, overdue="true") if scope.root else "",
-            "cancelled_link": _structure_link(scope.root, plan_status="cancelled")
-            if scope.root
-            else "",
+            "clients_link": _structure_link(root),
+            "overdue_link": _structure_link(root, overdue="true"),
+            "cancelled_link": _structure_link(root, plan_status="cancelled"),
         },
     )

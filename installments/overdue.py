@@ -112,3 +112,43 @@ def overdue_amount(installments: models.QuerySet, today: dt.date, *, group: str)
         models.Value(rules.ZERO),
         output_field=MONEY_FIELD,
     )
+
+
+def in_bucket(
+    bucket: str,
+    today: dt.date,
+    *,
+    oldest: str = "oldest_unpaid_due_date",
+    deadline: str = "earliest_grace_deadline",
+) -> models.Q:
+    """`rules.bucket_of` on the investors' read model: the overdue investors of `bucket`.
+
+    An overdue investor's days left are negative exactly when their stored earliest grace
+    deadline is before today: a plan not yet overdue has its deadline at
+    `latest_natural_deadline(today)` or later, so an earliest deadline before today is an
+    overdue plan's, and an overdue plan's deadline before today is the earliest. Their days
+    overdue count from the stored oldest unpaid due date, which is overdue."""
+    if bucket == rules.PAST_DEADLINE:
+        return is_overdue(today, field=oldest) & models.Q(**{f"{deadline}__lt": today})
+    first, last = rules.bucket_days(bucket)
+    condition = models.Q(**{f"{oldest}__lte": today - dt.timedelta(days=first)})
+    if last is not None:
+        condition &= models.Q(**{f"{oldest}__gte": today - dt.timedelta(days=last)})
+    return condition & models.Q(**{f"{deadline}__gte": today})
+
+
+def bucket(today: dt.date, *, prefix: str = "") -> models.Case:
+    """`rules.bucket_of` as a column of investors (across a join with `prefix`): the bucket
+    name, NULL for an investor not overdue."""
+    fields = {
+        "oldest": f"{prefix}oldest_unpaid_due_date",
+        "deadline": f"{prefix}earliest_grace_deadline",
+    }
+    return models.Case(
+        *(
+            models.When(in_bucket(name, today, **fields), then=models.Value(name))
+            for name in rules.BUCKETS
+        ),
+        default=None,
+        output_field=models.CharField(),
+    )

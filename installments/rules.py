@@ -202,6 +202,39 @@ def overdue_amount(outstanding: Iterable[Outstanding], today: dt.date) -> Decima
     return sum((o.unpaid for o in outstanding if is_overdue(o.due_date, today)), ZERO)
 
 
+# The overdue buckets by days overdue (the API's names), each with its first day; the last
+# runs to the grace deadline (and past it under a hold or an extension).
+PAST_DEADLINE = "past_deadline"
+BUCKET_STARTS = (("1-7", 1), ("8-14", 8), (f"15-{GRACE_DAYS}", 15))
+BUCKETS = (*(name for name, _ in BUCKET_STARTS), PAST_DEADLINE)
+
+
+def days_overdue(oldest_overdue_due_date: dt.date, today: dt.date) -> int:
+    """Days since an overdue investor's oldest overdue due date (1 on the first day overdue)."""
+    return (today - oldest_overdue_due_date).days
+
+
+def bucket_of(*, days_overdue: int, days_left: int) -> str:
+    """An overdue investor's bucket: past the deadline (negative days left: awaiting the scan),
+    else by days overdue. A hold can keep an investor more than the grace days overdue without
+    passing the deadline: they stay in the last bucket."""
+    if days_left < 0:
+        return PAST_DEADLINE
+    for name, start in reversed(BUCKET_STARTS):
+        if days_overdue >= start:
+            return name
+    return BUCKET_STARTS[0][0]
+
+
+def bucket_days(bucket: str) -> tuple[int, int | None]:
+    """The first and last days overdue of a bucket other than past the deadline (None: no
+    last day)."""
+    starts = [start for _, start in BUCKET_STARTS]
+    index = [name for name, _ in BUCKET_STARTS].index(bucket)
+    last = starts[index + 1] - 1 if index + 1 < len(starts) else None
+    return starts[index], last
+
+
 def scan_cancels(deadline: dt.date, scan_date: dt.date) -> bool:
     """The first scan whose date is after the grace deadline cancels the plan."""
     return scan_date > deadline

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Coalesce, Greatest
 
 from . import rules
@@ -86,3 +86,58 @@ def segment_case(today: dt.date, limits: rules.SegmentThresholds) -> models.Case
         default=value(rules.Segment.LOST),
         output_field=models.CharField(),
     )
+
+
+def segment_counts(
+    investors: models.QuerySet,
+    *,
+    today: dt.date,
+    limits: rules.SegmentThresholds | None = None,
+) -> dict[str, int]:
+    """How many of `investors` fall in each segment: `with_activity`'s cells counted in one
+    statement. Every payment and purchase of the investors is read once (UNION ALL), grouped
+    per investor, then per cell, where `with_activity` runs its correlated subqueries per
+    investor and per condition (`tests/installments/test_segments.py` holds the two equal)."""
+    limits = limits or thresholds()
+    ids, ids_params = investors.order_by().values("pk").query.sql_with_params()
+    recent = today - dt.timedelta(days=limits.recent_days)
+    cells = (
+        # The rule's order, as in `segment_case`.
+        "CASE WHEN last_day >= %s AND n <= %s THEN %s "
+        "WHEN last_day >= %s AND n >= %s THEN %s "
+        "WHEN last_day >= %s THEN %s "
+        "WHEN n <= %s THEN %s ELSE %s END"
+    )
+    cell_params = [
+        *(recent, limits.few_max, rules.Segment.NEW),
+        *(recent, limits.vip_min, rules.Segment.VIP),
+        *(recent, rules.Segment.GROWING),
+        *(limits.few_max, rules.Segment.ONE_TIME, rules.Segment.LOST),
+    ]
+    sql = (
+        f"SELECT cell, COUNT(*) FROM (SELECT {cells} AS cell FROM ("
+        "SELECT investor_id, MAX(day) AS last_day, "
+        "COUNT(CASE WHEN day >= %s THEN 1 END) AS n FROM ("
+        "SELECT plan.investor_id, payment.received_on AS day "
+        "FROM installments_payment AS payment "
+        "JOIN installments_plan AS plan ON plan.id = payment.plan_id "
+        f"WHERE plan.investor_id IN ({ids}) AND payment.received_on <= %s "
+        "UNION ALL "
+        "SELECT plan.investor_id, plan.purchased_on FROM installments_plan AS plan "
+        f"WHERE plan.investor_id IN ({ids}) AND plan.purchased_on <= %s"
+        ") AS activity GROUP BY investor_id) AS per_investor) AS cells GROUP BY cell"
+    )
+    params = [
+        *cell_params,
+        rules.activity_window_start(today, limits),
+        *ids_params,
+        today,
+        *ids_params,
+        today,
+    ]
+    counts = dict.fromkeys(rules.Segment.ALL, 0)
+    with connections[investors.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for cell, count in cursor.fetchall():
+            counts[cell] = count
+    return counts

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db import models
 from django.db.models import Q
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -17,7 +18,7 @@ from backoffice.lib.dates import business_today
 from backoffice.lib.filters import StrictBooleanFilter
 from clients.models import MAX_DEPTH, Investor
 from clients.selectors import request_structure_root
-from installments import overdue, segments
+from installments import overdue, rules, segments
 from installments.models import Plan, PlanStatus
 from installments.rules import Segment
 
@@ -51,6 +52,25 @@ ORDERING_LABELS = {
     "level": _("level, nearest first"),
     "-level": _("level, deepest first"),
 }
+# The activity matrix's cells and the overdue buckets in words (the filters' choices, the
+# dashboard's labels).
+SEGMENT_CHOICES = [
+    (Segment.NEW, _("new")),
+    (Segment.ONE_TIME, _("one-time")),
+    (Segment.GROWING, _("growing")),
+    (Segment.LOST, _("lost")),
+    (Segment.VIP, _("VIP")),
+]
+
+
+def _bucket_label(bucket: str):
+    if bucket == rules.PAST_DEADLINE:
+        return _("past the deadline")
+    first, last = rules.bucket_days(bucket)
+    return format_lazy(_("{first}–{last} days overdue"), first=first, last=last or rules.GRACE_DAYS)
+
+
+BUCKET_CHOICES = [(bucket, _bucket_label(bucket)) for bucket in rules.BUCKETS]
 # Ties are broken by name and id, so that pages never overlap or skip a row.
 TIE_BREAK = ("name", "id")
 
@@ -172,14 +192,16 @@ class StructureFilter(django_filters.FilterSet):
         label=_("Search"),
         help_text="Part of a name, phone number or e-mail address.",
     )
+    bucket = django_filters.ChoiceFilter(
+        choices=BUCKET_CHOICES,
+        method="filter_bucket",
+        label=_("Days overdue"),
+        help_text="Overdue clients in this bucket of days overdue; `past_deadline`: the grace "
+        "deadline has passed and the scan has not yet run (docs/rules.md, Dashboard). Exactly "
+        "the clients the dashboard counts in the bucket.",
+    )
     segment = django_filters.ChoiceFilter(
-        choices=[
-            (Segment.NEW, _("new")),
-            (Segment.ONE_TIME, _("one-time")),
-            (Segment.GROWING, _("growing")),
-            (Segment.LOST, _("lost")),
-            (Segment.VIP, _("VIP")),
-        ],
+        choices=SEGMENT_CHOICES,
         method="filter_segment",
         label=_("Activity"),
         help_text="Clients in this cell of the activity matrix (docs/rules.md, Activity segments).",
@@ -192,6 +214,7 @@ class StructureFilter(django_filters.FilterSet):
             "participant",
             "overdue",
             "days_left_lte",
+            "bucket",
             "asked_for_help",
             "plan_status",
             "level_lte",
@@ -308,6 +331,11 @@ class StructureFilter(django_filters.FilterSet):
             # (investors_with_overdue): a range of the read model, no per-row work.
             return overdue_rows.filter(earliest_grace_deadline__lte=latest)
         return overdue_rows.filter(days_left__lte=value)
+
+    def filter_bucket(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(overdue.in_bucket(value, self.today))
 
     def filter_asked_for_help(self, queryset, name, value):
         if value is None:

@@ -47,6 +47,7 @@ FILTER_NAMES = (
     "overdue",
     "asked_for_help",
     "days_left_lte",
+    "bucket",
     "plan_status",
     "level_lte",
     "segment",

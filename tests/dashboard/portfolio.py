@@ -3,6 +3,7 @@ dashboard's figures computed afresh from its plans and payments with the pure ru
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from decimal import Decimal
@@ -14,7 +15,7 @@ from clients.models import Investor
 from dashboard import rules as dash
 from installments import rules
 from installments.models import Allocation, Plan, PlanStatus
-from installments.services import payment_record, plans_cancel_expired
+from installments.services import payment_record, plan_hold, plans_cancel_expired
 from structure.models import ContactLogEntry
 from structure.services import contact_log_record
 from tests.factories import InvestorFactory, PackageFactory, make_plan, participant
@@ -43,7 +44,21 @@ def build(seed: int, today: dt.date, *, size: int = 12) -> Investor:
         if rnd.random() < 0.6:
             _contact(rnd, investor, today)
     plans_cancel_expired(scan_date=today - dt.timedelta(days=rnd.randint(0, 20)))
+    _hold(rnd, root, today)
     return root
+
+
+def _hold(rnd, root: Investor, today: dt.date) -> None:
+    """Holds on a few active plans: some keep a client past the grace days without passing
+    the deadline, some end before today."""
+    for plan in Plan.objects.filter(
+        investor__in=Investor.objects.in_structure_of(root), status=PlanStatus.ACTIVE
+    ):
+        if rnd.random() < 0.25:
+            until = today + dt.timedelta(days=rnd.randint(-3, 15))
+            # A hold the rules refuse (ending in the past): none.
+            with contextlib.suppress(DomainError):
+                plan_hold(plan=plan, until=until, reason="travelling", today=today)
 
 
 def _pay(rnd, plan: Plan, today: dt.date, ref: str) -> None:
@@ -87,41 +102,89 @@ def _contact(rnd, investor: Investor, today: dt.date) -> None:
         contact_log_record(investor=investor, author=None, outcome="reached", today=day, at=at)
 
 
-def expected(root: Investor, today: dt.date) -> dict:
-    """The figures from the plans, installments, payments and contact log, in Python."""
-    investors = list(Investor.objects.in_structure_of(root))
+def expected(root: Investor | None, today: dt.date) -> dict:
+    """Every figure of GET /api/dashboard/ (but `trend`) from the plans, installments,
+    payments and contact log, in Python with the pure rules: no queryset of the dashboard's,
+    no SQL twin. `root` None: the whole book."""
+    scope = Investor.objects.all() if root is None else Investor.objects.in_structure_of(root)
+    investors = list(scope.prefetch_related("plans__installments", "plans__payments"))
     plans = [p for i in investors for p in i.plans.all()]
-    buckets = {b: [0, Decimal("0.00")] for b in dash.BUCKETS}
-    overdue_clients = 0
+    invested = sum((p.price for p in plans), ZERO)
+    cancelled = sum((p.price for p in plans if p.status == PlanStatus.CANCELLED), ZERO)
+    buckets = _buckets(investors, today)
+    hours, within = _first_contact(investors, today)
+    saved, cancelled_month = _this_month(plans, today)
+    return {
+        "as_of": today.isoformat(),
+        "clients": len(investors),
+        "overdue_clients": sum(c for c, _ in buckets.values()),
+        "overdue_by_bucket": [
+            {"bucket": b, "clients": c, "amount": f"{a:.2f}"} for b, (c, a) in buckets.items()
+        ],
+        "invested": f"{invested:.2f}",
+        "cancelled": f"{cancelled:.2f}",
+        "cancelled_share": _text(dash.share(cancelled, invested)),
+        "recovered_in_grace_30d": f"{recovered(plans, today):.2f}",
+        "cure_rate_30d": _text(_cure_rate(plans, today)),
+        "promises": _promises(investors, today),
+        "first_contact_hours_median": _text(hours),
+        "first_contact_within_10h_share": _text(within),
+        "segments": _segments(investors, today),
+        "saved_this_month": saved,
+        "cancelled_this_month": cancelled_month,
+    }
+
+
+ZERO = Decimal("0.00")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _unpaid(plan: Plan) -> list:
+    return [i for i in plan.installments.all() if i.paid_on is None]
+
+
+def _overdue(plan: Plan, today: dt.date) -> bool:
+    """Active with an unpaid installment due before today."""
+    return plan.status == PlanStatus.ACTIVE and any(
+        rules.is_overdue(i.due_date, today) for i in _unpaid(plan)
+    )
+
+
+def _buckets(investors: list[Investor], today: dt.date) -> dict:
+    buckets = {b: [0, ZERO] for b in rules.BUCKETS}
     for investor in investors:
-        active = [p for p in investor.plans.all() if p.status == PlanStatus.ACTIVE]
-        owed = [
-            (p, i)
-            for p in active
-            for i in p.installments.all()
-            if i.paid_on is None and rules.is_overdue(i.due_date, today)
-        ]
-        if not owed:
+        late = [p for p in investor.plans.all() if _overdue(p, today)]
+        if not late:
             continue
-        overdue_clients += 1
-        oldest = min(i.due_date for _, i in owed)
+        oldest = min(min(i.due_date for i in _unpaid(p)) for p in late)
         deadline = min(
             rules.grace_deadline(
-                min(i.due_date for q, i in owed if q == p),
+                min(i.due_date for i in _unpaid(p)),
                 hold_until=p.hold_until,
                 extended_to=p.grace_extended_to,
             )
-            for p in {p for p, _ in owed}
+            for p in late
         )
-        bucket = dash.bucket_of(
+        bucket = rules.bucket_of(
             days_overdue=(today - oldest).days, days_left=rules.days_left(deadline, today)
         )
         buckets[bucket][0] += 1
-        buckets[bucket][1] += sum(i.amount - i.paid_amount for _, i in owed)
-    invested = sum((p.price for p in plans), Decimal("0.00"))
-    cancelled = sum((p.price for p in plans if p.status == PlanStatus.CANCELLED), Decimal("0.00"))
+        buckets[bucket][1] += sum(
+            i.amount - i.paid_amount
+            for p in late
+            for i in _unpaid(p)
+            if rules.is_overdue(i.due_date, today)
+        )
+    return buckets
+
+
+def recovered(plans: list[Plan], today: dt.date) -> Decimal:
+    """Allocated in the last 30 days to installments already overdue on the day received."""
     start = dash.recent_start(today)
-    recovered = sum(
+    return sum(
         (
             a.amount
             for a in Allocation.objects.select_related("payment", "installment").filter(
@@ -130,15 +193,53 @@ def expected(root: Investor, today: dt.date) -> dict:
             if start <= a.payment.received_on <= today
             and a.payment.received_on > a.installment.due_date
         ),
-        Decimal("0.00"),
+        ZERO,
     )
+
+
+def _fell_overdue(plan: Plan, first: dt.date, last: dt.date) -> list:
+    """The plan's installments due from `first` to `last` not paid by their due date, the
+    plan not cancelled before they fell due."""
+    return [
+        i
+        for i in plan.installments.all()
+        if first <= i.due_date <= last
+        and (i.paid_on is None or i.paid_on > i.due_date)
+        and not (plan.cancelled_on is not None and plan.cancelled_on <= i.due_date)
+    ]
+
+
+def _back_on_track(plan: Plan, today: dt.date) -> bool:
+    return plan.status != PlanStatus.CANCELLED and not _overdue(plan, today)
+
+
+def _cure_rate(plans: list[Plan], today: dt.date) -> Decimal | None:
+    first, last = dash.fell_overdue_window(today)
+    fell = [p for p in plans if _fell_overdue(p, first, last)]
+    return dash.share(sum(1 for p in fell if _back_on_track(p, today)), len(fell))
+
+
+def _this_month(plans: list[Plan], today: dt.date) -> tuple[int, int]:
+    first = today.replace(day=1)
+    fell = [p for p in plans if _fell_overdue(p, first - dt.timedelta(days=1), today - DAY)]
+    saved = sum(1 for p in fell if _back_on_track(p, today))
+    cancelled = sum(
+        1 for p in plans if p.status == PlanStatus.CANCELLED and p.cancelled_on >= first
+    )
+    return saved, cancelled
+
+
+DAY = dt.timedelta(days=1)
+
+
+def _promises(investors: list[Investor], today: dt.date) -> dict:
     promises = {"kept": 0, "broken": 0, "pending": 0}
     for entry in ContactLogEntry.objects.filter(investor__in=investors, outcome="promised"):
         paid = sum(
-            p.amount
-            for p in entry.investor.plans.all()
-            for p in p.payments.all()
-            if entry.contacted_on <= p.received_on <= entry.promised_on
+            payment.amount
+            for plan in entry.investor.plans.all()
+            for payment in plan.payments.all()
+            if entry.contacted_on <= payment.received_on <= entry.promised_on
         )
         state = (
             "kept"
@@ -148,15 +249,52 @@ def expected(root: Investor, today: dt.date) -> dict:
             else "pending"
         )
         promises[state] += 1
-    return {
-        "clients": len(investors),
-        "overdue_clients": overdue_clients,
-        "overdue_by_bucket": [
-            {"bucket": b, "clients": c, "amount": f"{a:.2f}"} for b, (c, a) in buckets.items()
-        ],
-        "invested": f"{invested:.2f}",
-        "cancelled": f"{cancelled:.2f}",
-        "cancelled_share": None if not invested else f"{dash.share(cancelled, invested)}",
-        "recovered_in_grace_30d": f"{recovered:.2f}",
-        "promises": promises,
-    }
+    return promises
+
+
+def _first_contact(investors: list[Investor], today: dt.date):
+    first, last = dash.fell_overdue_window(today)
+    zone = settings.BUSINESS_TIME_ZONE
+    hours, fell = [], 0
+    for investor in investors:
+        due = [i.due_date for p in investor.plans.all() for i in _fell_overdue(p, first, last)]
+        if not due:
+            continue
+        fell += 1
+        since = dt.datetime.combine(min(due) + DAY, dt.time(), tzinfo=zone)
+        contacts = [
+            e.contacted_at
+            for e in ContactLogEntry.objects.filter(investor=investor)
+            if e.contacted_at >= since
+        ]
+        if contacts:
+            hours.append(Decimal((min(contacts) - since).total_seconds()) / 3600)
+    if not fell:
+        return None, None
+    within = sum(1 for h in hours if h <= dash.FIRST_CONTACT_TARGET_HOURS)
+    return dash.median_hours(hours), dash.share(within, fell)
+
+
+def _segments(investors: list[Investor], today: dt.date) -> dict:
+    limits = rules.SegmentThresholds(
+        recent_days=settings.ACTIVITY_RECENT_DAYS,
+        few_max=settings.ACTIVITY_FEW_MAX,
+        vip_min=settings.ACTIVITY_VIP_MIN,
+        window_days=settings.ACTIVITY_WINDOW_DAYS,
+    )
+    start = rules.activity_window_start(today, limits)
+    counts = dict.fromkeys(rules.Segment.ALL, 0)
+    for investor in investors:
+        days = [p.purchased_on for p in investor.plans.all()] + [
+            pay.received_on for p in investor.plans.all() for pay in p.payments.all()
+        ]
+        days = [d for d in days if d <= today]
+        segment = rules.activity_segment(
+            last_activity=max(days, default=None),
+            activities=sum(1 for d in days if d >= start),
+            today=today,
+            thresholds=limits,
+        )
+        if segment is not None:
+            counts[segment] += 1
+    return counts

@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard import rules
-from installments.rules import Segment, SegmentThresholds, activity_segment
+from installments.rules import (
+    BUCKETS,
+    PAST_DEADLINE,
+    Segment,
+    SegmentThresholds,
+    activity_segment,
+    bucket_days,
+    bucket_of,
+)
 
 TODAY = dt.date(2026, 3, 31)
 LIMITS = SegmentThresholds()
@@ -60,9 +68,12 @@ def test_every_active_client_falls_in_exactly_one_cell(days_ago, activities, few
 def test_a_client_past_the_deadline_is_in_that_bucket_whatever_the_days_overdue(
     days_overdue, days_left
 ):
-    bucket = rules.bucket_of(days_overdue=days_overdue, days_left=days_left)
-    assert bucket in rules.BUCKETS
-    assert (bucket == rules.PAST_DEADLINE) == (days_left < 0)
+    bucket = bucket_of(days_overdue=days_overdue, days_left=days_left)
+    assert bucket in BUCKETS
+    assert (bucket == PAST_DEADLINE) == (days_left < 0)
+    if bucket != PAST_DEADLINE:
+        first, last = bucket_days(bucket)
+        assert first <= days_overdue and (last is None or days_overdue <= last)
 
 
 @given(part=st.integers(0, 10**9), extra=st.integers(0, 10**9))

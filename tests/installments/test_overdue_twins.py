@@ -106,6 +106,19 @@ def _expected(plan: Plan, today: dt.date) -> dict:
     }
 
 
+def _expected_bucket(investor: Investor, plans: list[Plan], today: dt.date) -> str | None:
+    """The investor's overdue bucket by the pure rules: days since the oldest overdue due
+    date, days left to the most urgent overdue plan's deadline."""
+    late = [p for p in plans if p.investor_id == investor.pk and _expected(p, today)["overdue"]]
+    if not late:
+        return None
+    oldest = min(p.oldest_unpaid_due_date for p in late)
+    deadline = min(_expected(p, today)["grace_deadline"] for p in late)
+    return rules.bucket_of(
+        days_overdue=rules.days_overdue(oldest, today), days_left=rules.days_left(deadline, today)
+    )
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -119,6 +132,9 @@ def _expected(plan: Plan, today: dt.date) -> dict:
 @example(shapes=[shape(-16), shape(-15, investor=1)], shift=0)
 @example(shapes=[shape(-19), shape(-20, investor=1)], shift=0)
 @example(shapes=[shape(-25, hold=0), shape(-25, extended=1, investor=1)], shift=0)
+# The buckets' edges: 7 and 8, 14 and 15 days overdue; held past the grace days.
+@example(shapes=[shape(-7), shape(-8, investor=1), shape(-14, investor=2)], shift=0)
+@example(shapes=[shape(-15), shape(-30, hold=2, investor=1), shape(-1, investor=2)], shift=0)
 def test_every_sql_twin_equals_its_rule_on_random_plans_and_dates(shapes, shift):
     today = TODAY + shift * DAY
     with transaction.atomic():
@@ -149,12 +165,16 @@ def test_every_sql_twin_equals_its_rule_on_random_plans_and_dates(shapes, shift)
             assert got == _expected(plan, today), plan
 
         # The investors' read model: the most urgent overdue plan, the amounts summed.
-        rows = with_overdue_amount(
-            investors_with_overdue(
-                Investor.objects.filter(pk__in=[i.pk for i in investors]), today=today
-            ),
-            today=today,
+        mine = Investor.objects.filter(pk__in=[i.pk for i in investors])
+        rows = with_overdue_amount(investors_with_overdue(mine, today=today), today=today).annotate(
+            bucket=overdue.bucket(today)
         )
+        # The Structure's `bucket` filter lists exactly the investors of each bucket.
+        buckets_by_filter = {
+            pk: name
+            for name in rules.BUCKETS
+            for pk in mine.filter(overdue.in_bucket(name, today)).values_list("pk", flat=True)
+        }
         for investor in rows:
             mine = [_expected(p, today) for p in plans if p.investor_id == investor.pk]
             late = [e for e in mine if e["overdue"]]
@@ -163,4 +183,6 @@ def test_every_sql_twin_equals_its_rule_on_random_plans_and_dates(shapes, shift)
             assert Decimal(investor.overdue_amount).quantize(rules.CENT) == sum(
                 (e["overdue_amount"] for e in late), rules.ZERO
             )
+            assert investor.bucket == _expected_bucket(investor, plans, today), investor
+            assert buckets_by_filter.get(investor.pk) == investor.bucket
         transaction.set_rollback(True)

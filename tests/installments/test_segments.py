@@ -38,5 +38,19 @@ def test_the_sql_segment_equals_the_rule(seed):
         )
         day = TODAY - dt.timedelta(days=rnd.randint(0, 90))
         rows = segments.with_activity(Investor.objects.all(), today=day, limits=limits)
+        counted = dict.fromkeys(rules.Segment.ALL, 0)
         for investor in rows:
             assert investor.segment == _by_rule(investor, day, limits), (investor.pk, limits)
+            if investor.segment is not None:
+                counted[investor.segment] += 1
+        # The one-statement count is the same cells, counted.
+        assert segments.segment_counts(Investor.objects.all(), today=day, limits=limits) == counted
+        part = Investor.objects.filter(pk__in=[i.pk for i in rows][::2])
+        assert segments.segment_counts(part, today=day, limits=limits) == {
+            name: sum(
+                1
+                for i in rows
+                if i.pk in set(part.values_list("pk", flat=True)) and i.segment == name
+            )
+            for name in rules.Segment.ALL
+        }
