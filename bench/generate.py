@@ -663,7 +663,7 @@ def load_portfolio(*, scale: Scale, today: dt.date, seed: int = 2026, connection
             cursor.execute(COMPLETED_ON)
             cursor.execute(CANCELLED_EVENTS, {"zone": settings.TIME_ZONE})
         with _timed("investors' read model", timings):
-            cursor.execute(INVESTOR_READ_MODEL, {"from_id": 0})
+            cursor.execute(INVESTOR_READ_MODEL, {"from_id": 0, "today": today})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, LOADED_TABLES)
@@ -718,11 +718,15 @@ def describe(meta: dict) -> str:
 
 GROWN_TABLES = ("clients_investor", "installments_plan", "installments_installment")
 
-# The Structure's read model (clients.services.investor_overdue_refresh), set-based for every
-# investor from `from_id` on: what the services keep, computed once after the bulk load.
+# The Structure's read model (installments.read_model.investor_overdue_refresh), set-based for
+# every investor from `from_id` on: what the services keep, computed once after the bulk load,
+# the kept overdue amount with the days it holds for around `today`
+# (installments.rules.overdue_amount_span).
 INVESTOR_READ_MODEL = f"""
 UPDATE clients_investor AS i
-SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace
+SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace,
+    kept_overdue_amount = COALESCE(owed.amount, 0), kept_overdue_from = owed.held_from,
+    kept_overdue_until = owed.held_until
 FROM (
     SELECT investor_id, MIN(oldest_unpaid_due_date) AS oldest,
            MIN(GREATEST(oldest_unpaid_due_date + {GRACE}, hold_until, grace_extended_to)) AS grace
@@ -730,6 +734,15 @@ FROM (
     WHERE status = 'active' AND investor_id >= %(from_id)s
     GROUP BY investor_id
 ) AS agg
+LEFT JOIN (
+    SELECT p.investor_id,
+           SUM(i.amount - i.paid_amount) FILTER (WHERE i.due_date < %(today)s) AS amount,
+           MAX(i.due_date) FILTER (WHERE i.due_date < %(today)s) + 1 AS held_from,
+           MIN(i.due_date) FILTER (WHERE i.due_date >= %(today)s) AS held_until
+    FROM installments_plan p JOIN installments_installment i ON i.plan_id = p.id
+    WHERE p.status = 'active' AND i.paid_on IS NULL AND p.investor_id >= %(from_id)s
+    GROUP BY p.investor_id
+) AS owed ON owed.investor_id = agg.investor_id
 WHERE i.id = agg.investor_id
 """
 
@@ -761,7 +774,7 @@ def grow(*, factor: int, today: dt.date, connection=None) -> dict:
             with _timed(f"copy {copy}", timings):
                 _grow_copy(cursor, copy, plan_stride, installment_stride, today)
         with _timed("clones' read model", timings):
-            cursor.execute(INVESTOR_READ_MODEL, {"from_id": CLONE_ID_STRIDE})
+            cursor.execute(INVESTOR_READ_MODEL, {"from_id": CLONE_ID_STRIDE, "today": today})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, GROWN_TABLES)

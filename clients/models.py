@@ -150,6 +150,15 @@ class Investor(models.Model):
     # `plans_changing()`), and `installments.read_model.investors_with_overdue` reads them.
     oldest_unpaid_due_date = models.DateField(editable=False, null=True)
     earliest_grace_deadline = models.DateField(editable=False, null=True)
+    # The overdue amount, kept with the days it holds for (`rules.overdue_amount_span`: from
+    # the day after the latest unpaid due date before it to the next unpaid due date; NULL:
+    # open), so the Structure orders a day's overdue clients by amount without summing their
+    # installments. Outside those days it is summed again (`read_model.with_overdue_amount`).
+    kept_overdue_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, editable=False
+    )
+    kept_overdue_from = models.DateField(editable=False, null=True)
+    kept_overdue_until = models.DateField(editable=False, null=True)
 
     objects = InvestorQuerySet.as_manager()
 

@@ -114,6 +114,33 @@ def overdue_amount(installments: models.QuerySet, today: dt.date, *, group: str)
     )
 
 
+def overdue_amount_span(today: dt.date, *, plan: str = "plans__") -> dict:
+    """`rules.overdue_amount_span` as aggregates over the installments of a group's active
+    plans (`plan` reaches the plans; per investor, `plans__`): `amount`, `held_from`,
+    `held_until`."""
+    installment = f"{plan}installments__"
+    owed = models.Q(**{f"{plan}status": "active", f"{installment}paid_on__isnull": True})
+    before = owed & models.Q(**{f"{installment}due_date__lt": today})
+    after = owed & models.Q(**{f"{installment}due_date__gte": today})
+    return {
+        "amount": Coalesce(
+            models.Sum(unpaid(prefix=installment), filter=before),
+            models.Value(rules.ZERO),
+            output_field=MONEY_FIELD,
+        ),
+        "held_from": AddDays(models.Max(f"{installment}due_date", filter=before), 1),
+        "held_until": models.Min(f"{installment}due_date", filter=after),
+    }
+
+
+def kept_amount_holds(today: dt.date) -> models.Q:
+    """Whether an investor's kept overdue amount (`overdue_amount_span`, stored by the read
+    model) is still the amount on `today`."""
+    return (models.Q(kept_overdue_from__isnull=True) | models.Q(kept_overdue_from__lte=today)) & (
+        models.Q(kept_overdue_until__isnull=True) | models.Q(kept_overdue_until__gte=today)
+    )
+
+
 def in_bucket(
     bucket: str,
     today: dt.date,

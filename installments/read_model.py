@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from django.db import connection, models, transaction
 
+from backoffice.lib.dates import business_today
 from clients.models import Investor, InvestorQuerySet
 
 from . import overdue, rules
@@ -82,10 +83,12 @@ def in_plan_change() -> bool:
 
 
 def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
-    """SELECT id, oldest unpaid due date, earliest grace deadline over the ACTIVE plans of
-    `investor_ids` (every investor for None; NULLs for one without an active plan), one
-    grouped LEFT JOIN."""
+    """SELECT id, oldest unpaid due date, earliest grace deadline, and the overdue amount
+    with the days it holds for, over the ACTIVE plans of `investor_ids` (every investor for
+    None; NULLs and 0.00 for one without an active plan), one grouped LEFT JOIN. The amount's
+    days are taken around the business day; any day gives a true span."""
     active = models.Q(plans__status=PlanStatus.ACTIVE)
+    span = overdue.overdue_amount_span(business_today())
     investors = Investor.objects.all()
     if investor_ids is not None:
         investors = investors.filter(pk__in=investor_ids)
@@ -100,8 +103,9 @@ def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, li
                 filter=active,
                 output_field=models.DateField(),
             ),
+            **span,
         )
-        .values_list("ref", "oldest", "grace")
+        .values_list("ref", "oldest", "grace", *span)
     )
     return aggregate.query.sql_with_params()
 
@@ -140,13 +144,19 @@ def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -
 def _overdue_update(ids: list[int] | None) -> int:
     select, params = _investor_overdue_aggregate(ids)
     differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    columns = {
+        "oldest_unpaid_due_date": "oldest",
+        "earliest_grace_deadline": "grace",
+        "kept_overdue_amount": "amount",
+        "kept_overdue_from": "held_from",
+        "kept_overdue_until": "held_until",
+    }
     sql = (
-        "UPDATE clients_investor AS i "
-        "SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace "
-        f"FROM ({select}) AS agg "
-        "WHERE i.id = agg.ref "
-        f"AND (i.oldest_unpaid_due_date {differs} agg.oldest "
-        f"OR i.earliest_grace_deadline {differs} agg.grace)"
+        "UPDATE clients_investor AS i SET "
+        + ", ".join(f"{column} = agg.{value}" for column, value in columns.items())
+        + f" FROM ({select}) AS agg WHERE i.id = agg.ref AND ("
+        + " OR ".join(f"i.{column} {differs} agg.{value}" for column, value in columns.items())
+        + ")"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -207,8 +217,8 @@ def _overdue_plans_grace(today: dt.date) -> models.Subquery:
 
 
 def with_overdue_amount(queryset: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
-    """`overdue_amount` of investors annotated by `investors_with_overdue`: a subquery per
-    row, so meant for the rows of a page, not a whole structure."""
+    """`overdue_amount` of investors annotated by `investors_with_overdue`: the amount the
+    read model keeps while it holds (`overdue.kept_amount_holds`), else a subquery per row."""
     amount = overdue.overdue_amount(
         Installment.objects.filter(plan__investor=models.OuterRef("pk")),
         today,
@@ -216,6 +226,11 @@ def with_overdue_amount(queryset: InvestorQuerySet, *, today: dt.date) -> Invest
     )
     return queryset.annotate(
         overdue_amount=models.Case(
+            # The kept amount while it holds; summed from the installments after.
+            models.When(
+                models.Q(overdue=True) & overdue.kept_amount_holds(today),
+                then=models.F("kept_overdue_amount"),
+            ),
             models.When(overdue=True, then=amount),
             default=models.Value(rules.ZERO),
             output_field=overdue.MONEY_FIELD,

@@ -202,6 +202,20 @@ def overdue_amount(outstanding: Iterable[Outstanding], today: dt.date) -> Decima
     return sum((o.unpaid for o in outstanding if is_overdue(o.due_date, today)), ZERO)
 
 
+def overdue_amount_span(
+    outstanding: Iterable[Outstanding], today: dt.date
+) -> tuple[Decimal, dt.date | None, dt.date | None]:
+    """The overdue amount on `today`, and the first and last days it is the same: it changes
+    only when another unpaid installment falls overdue, so it holds from the day after the
+    latest unpaid due date before today to the next unpaid due date on or after today (an
+    installment is overdue the day after it is due). None: open on that side."""
+    owed = list(outstanding)
+    before = [o.due_date for o in owed if is_overdue(o.due_date, today)]
+    after = [o.due_date for o in owed if not is_overdue(o.due_date, today)]
+    first = max(before) + dt.timedelta(days=1) if before else None
+    return overdue_amount(owed, today), first, min(after, default=None)
+
+
 # The overdue buckets by days overdue (the API's names), each with its first day; the last
 # runs to the grace deadline (and past it under a hold or an extension).
 PAST_DEADLINE = "past_deadline"

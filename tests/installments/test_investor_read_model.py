@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
 from installments import rules
@@ -55,6 +56,30 @@ def stored() -> dict[int, tuple[dt.date | None, dt.date | None]]:
         pk: (oldest, grace)
         for pk, oldest, grace in Investor.objects.values_list(
             "pk", "oldest_unpaid_due_date", "earliest_grace_deadline"
+        )
+    }
+
+
+def kept_recomputed(today: dt.date) -> dict[int, tuple]:
+    """The kept overdue amount and its days, from the investors' unpaid installments on active
+    plans, by `rules.overdue_amount_span` for `today` (the business day of the writes)."""
+    owed: dict[int, list[rules.Outstanding]] = {
+        pk: [] for pk in Investor.objects.values_list("pk", flat=True)
+    }
+    for plan in Plan.objects.filter(status=PlanStatus.ACTIVE).prefetch_related("installments"):
+        owed[plan.investor_id] += [
+            rules.Outstanding(key=i.pk, due_date=i.due_date, unpaid=i.unpaid)
+            for i in plan.installments.all()
+            if i.paid_on is None
+        ]
+    return {pk: rules.overdue_amount_span(items, today) for pk, items in owed.items()}
+
+
+def kept() -> dict[int, tuple]:
+    return {
+        pk: (amount, first, last)
+        for pk, amount, first, last in Investor.objects.values_list(
+            "pk", "kept_overdue_amount", "kept_overdue_from", "kept_overdue_until"
         )
     }
 
@@ -135,6 +160,7 @@ def test_the_stored_read_model_equals_a_fresh_aggregate_after_every_service(seed
         action = replay.step()
         seen.add(action)
         assert stored() == recomputed(), f"after step {step} ({action}) of seed {seed}"
+        assert kept() == kept_recomputed(business_today()), f"step {step} ({action}), {seed}"
     # The replay went through the services that change the model, not only some of them.
     assert {"create", "pay", "scan"} <= seen
 

@@ -412,3 +412,28 @@ def test_a_fraction_of_zero_is_valid():
 def test_a_schedule_past_the_end_of_the_calendar_is_refused():
     with pytest.raises(rules.RuleError):
         rules.schedule(price=D("100.00"), count=12, first_due_date=dt.date(9999, 6, 1))
+
+
+owed_installments = st.lists(
+    st.builds(
+        rules.Outstanding,
+        key=st.integers(min_value=1, max_value=10**6),
+        due_date=st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2026, 12, 31)),
+        unpaid=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2),
+    ),
+    max_size=8,
+)
+any_day = st.dates(min_value=dt.date(2025, 12, 1), max_value=dt.date(2027, 1, 31))
+
+
+@given(owed=owed_installments, today=any_day, other=any_day)
+def test_the_overdue_amount_holds_on_exactly_the_days_of_its_span(owed, today, other):
+    amount, first, last = rules.overdue_amount_span(owed, today)
+    assert amount == rules.overdue_amount(owed, today)
+    inside = (first is None or first <= other) and (last is None or other <= last)
+    if inside:
+        assert rules.overdue_amount(owed, other) == amount
+    else:
+        # Every installment has something unpaid: the day after the span another falls
+        # overdue, the day before it one was not yet.
+        assert rules.overdue_amount(owed, other) != amount
