@@ -155,7 +155,7 @@ class Investor(models.Model):
     # open), so the Structure orders a day's overdue clients by amount without summing their
     # installments. Outside those days it is summed again (`read_model.with_overdue_amount`).
     kept_overdue_amount = models.DecimalField(
-        max_digits=14, decimal_places=2, default=0, editable=False
+        max_digits=14, decimal_places=2, default=0, db_default=0, editable=False
     )
     kept_overdue_from = models.DateField(editable=False, null=True)
     kept_overdue_until = models.DateField(editable=False, null=True)

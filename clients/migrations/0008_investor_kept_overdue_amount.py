@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='investor',
             name='kept_overdue_amount',
-            field=models.DecimalField(decimal_places=2, default=0, editable=False, max_digits=14),
+            field=models.DecimalField(decimal_places=2, db_default=0, default=0, editable=False, max_digits=14),
         ),
         migrations.AddField(
             model_name='investor',
