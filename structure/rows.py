@@ -148,18 +148,24 @@ class RowReader:
         self.root_depth = root_depth
         self.using = using
 
-    def select(self, ids_sql: str, ids_params, *, outer="", order=(), limit=None, offset=0):
+    def select(
+        self, ids_sql: str, ids_params, *, outer="", order=(), limit=None, offset=0, only_ids=False
+    ):
         """The rows whose id is in `ids_sql` (a list of placeholders or a subquery): that
         condition sits inside the compiled SELECT, so the per-row subqueries run for those
-        rows only; `outer` (over the derived table `r`), `order` and the limit apply to it."""
+        rows only; `outer` (over the derived table `r`), `order` and the limit apply to it.
+        `only_ids`: their ids alone, so only the values the order and `outer` name are
+        computed."""
         connection = connections[self.using]
         quote = connection.ops.quote_name
         id_column = f"{quote(Investor._meta.db_table)}.{quote('id')}"
-        sql = (
-            f"SELECT {ALIAS}.*, ({ALIAS}.{quote('depth')} - %s) "
-            f"FROM ({self.template.sql} WHERE {id_column} IN ({ids_sql})) {ALIAS}"
+        columns = (
+            f"{ALIAS}.{quote('id')}" if only_ids else f"{ALIAS}.*, ({ALIAS}.{quote('depth')} - %s)"
         )
-        params = [self.root_depth, *self.params, *ids_params]
+        sql = (
+            f"SELECT {columns} FROM ({self.template.sql} WHERE {id_column} IN ({ids_sql})) {ALIAS}"
+        )
+        params = [*(() if only_ids else (self.root_depth,)), *self.params, *ids_params]
         if outer:
             sql += f" WHERE {outer}"
         if order:
@@ -203,12 +209,23 @@ class RowReader:
 
     def in_queryset(self, queryset, *, key=None, **options) -> list:
         """The rows of `queryset`'s ids (a queryset, or a function building it); `key`, when
-        given, names everything that determines its SQL, then compiled once (`remembered`)."""
+        given, names everything that determines its SQL, then compiled once (`remembered`).
+        A page deep into an order (an offset of a page or more) is read in two steps: the
+        ids in order, computing only what orders them, then the page's rows whole."""
         ids = remembered(
             key and ("ids", *key),
             lambda: queryset_ids(queryset() if callable(queryset) else queryset, self.using),
         )
-        return self.read(*ids, **options)
+        limit = options.get("limit")
+        if limit is None or options.get("offset", 0) < limit:
+            return self.read(*ids, **options)
+        sql, params = self.select(*ids, only_ids=True, **options)
+        connection = connections[self.using]
+        with connection.cursor() as cursor:
+            cursor.execute(*prepared(connection, sql, params))
+            page = [row[0] for row in cursor.fetchall()]
+        rows = {row.pk: row for row in self.in_ids(page)}
+        return [rows[pk] for pk in page]
 
 
 # ---------------------------------------------------------------------------- statements
