@@ -119,8 +119,9 @@ def reminders_insert(
     plan, installment = _table_name(Plan), _table_name(Installment)
     tables, params = [], []
     subjects, subject_params = [], []
-    if windows:
-        earliest, latest = due_date_range(windows, scan_date)
+    in_range = due_date_range(windows, scan_date)
+    if in_range is not None:
+        earliest, latest = in_range
         ranges = [
             (window.code, ops.adapt_datefield_value(start), ops.adapt_datefield_value(end))
             for window in windows
@@ -182,7 +183,7 @@ def reminders_insert(
         dispatched = "CASE WHEN q.zone IS NULL OR q.due THEN %s END"
     investor = _table_name(Investor)
     address = " ".join(
-        f"WHEN '{channel}' THEN i.{ops.quote_name(Investor._meta.get_field(field).column)}"
+        f"WHEN '{channel}' THEN i.{ops.quote_name(field)}"  # plain fields: column = name
         for channel, field in CHANNEL_ADDRESS.items()
     )
     sql = f"""
