@@ -49,6 +49,12 @@ def due_date_range(windows: Iterable[Window], today: dt.date) -> tuple[dt.date, 
     return today - dt.timedelta(days=behind), today + dt.timedelta(days=ahead)
 
 
+def due_dates_of(window: Window, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The due dates (earliest, latest) for which `window` is true on `today`: exactly those
+    with `window.contains(days_from_due(due_date, today))` (a query compares dates)."""
+    return today - dt.timedelta(days=window.last), today - dt.timedelta(days=window.first)
+
+
 def notice_from(today: dt.date) -> dt.date:
     """The earliest cancellation date whose notice is still news on `today`."""
     return today - dt.timedelta(days=CANCELLED_NOTICE_DAYS)

@@ -131,60 +131,62 @@ def candidate_plan_ids(scan_date: dt.date, *, steps=None) -> list[int]:
     if steps is None:
         steps = list(CadenceStep.objects.active())
     scope = scan_scope(scan_date, steps, last_reminder_run(scan_date))
-    ids: set[int] = set()
+    reads = []
     if scope is not None and scope.previous is None:
-        ids.update(window_plan_ids(scope))
+        reads.append(window_plans(scope))
     elif scope is not None:
-        ids.update(changed_plan_ids(scope))
+        reads += changed_plans(scope)
     if any(step.trigger == Trigger.CANCELLED for step in steps):
-        ids.update(notice_plans(scan_date).values_list("pk", flat=True))
-    return sorted(ids)
+        reads.append(notice_plans(scan_date))
+    return sorted(_union(reads))
 
 
-def changed_plan_ids(scope: Scope) -> set[int]:
-    """The active plans a change since `scope.previous` may have put in a window: three
+def _union(reads: list[models.QuerySet]) -> set[int]:
+    """The ids of every read, in one statement (UNION: one round trip, each branch off its
+    own index)."""
+    if not reads:
+        return set()
+    first, *rest = [read.order_by().values_list("pk", flat=True) for read in reads]
+    return set(first.union(*rest) if rest else first)
+
+
+def changed_plans(scope: Scope) -> list[models.QuerySet]:
+    """The active plans a change since `scope.previous` may have put in a window: four
     reads, each off its own index (an OR of them would be one plan for all)."""
-    active = Plan.objects.filter(status=PlanStatus.ACTIVE).order_by()
+    active = Plan.objects.filter(status=PlanStatus.ACTIVE)
     in_range = {
         "oldest_unpaid_due_date__gte": scope.earliest,
         "oldest_unpaid_due_date__lte": scope.latest,
     }
-    ids: set[int] = set()
+    reads = []
     # plan_active_oldest_unpaid_idx (an IN list of dates),
     if scope.exact_dates:
-        ids.update(
-            active.filter(oldest_unpaid_due_date__in=scope.exact_dates).values_list("pk", flat=True)
-        )
+        reads.append(active.filter(oldest_unpaid_due_date__in=scope.exact_dates))
     # planevent_at_idx and payment_recorded_at_idx, then the primary key,
-    touched = set(
-        PlanEvent.objects.filter(at__gte=scope.touched_since)
-        .order_by()
-        .values_list("plan_id", flat=True)
-    )
-    touched.update(
-        Payment.objects.filter(recorded_at__gte=scope.touched_since)
-        .order_by()
-        .values_list("plan_id", flat=True)
-    )
-    if touched:
-        ids.update(active.filter(pk__in=sorted(touched), **in_range).values_list("pk", flat=True))
+    for touched in (
+        PlanEvent.objects.filter(at__gte=scope.touched_since),
+        Payment.objects.filter(recorded_at__gte=scope.touched_since),
+    ):
+        reads.append(active.filter(pk__in=touched.order_by().values("plan_id"), **in_range))
     # and plan_active_hold_idx.
     start, end = scope.hold_ended
-    ids.update(
-        active.filter(hold_until__gte=start, hold_until__lte=end, **in_range).values_list(
-            "pk", flat=True
-        )
+    reads.append(active.filter(hold_until__gte=start, hold_until__lte=end, **in_range))
+    return reads
+
+
+def changed_plan_ids(scope: Scope) -> set[int]:
+    return _union(changed_plans(scope))
+
+
+def window_plans(scope: Scope) -> models.QuerySet:
+    """Every active plan whose oldest unpaid installment is in some step's window: the
+    first scan ever (an empty outbox to fill), a range on plan_active_oldest_unpaid_idx."""
+    return Plan.objects.filter(
+        status=PlanStatus.ACTIVE,
+        oldest_unpaid_due_date__gte=scope.earliest,
+        oldest_unpaid_due_date__lte=scope.latest,
     )
-    return ids
 
 
 def window_plan_ids(scope: Scope) -> list[int]:
-    """Every active plan whose oldest unpaid installment is in some step's window: the
-    first scan ever (an empty outbox to fill), a range on plan_active_oldest_unpaid_idx."""
-    return list(
-        Plan.objects.filter(
-            status=PlanStatus.ACTIVE,
-            oldest_unpaid_due_date__gte=scope.earliest,
-            oldest_unpaid_due_date__lte=scope.latest,
-        ).values_list("pk", flat=True)
-    )
+    return list(window_plans(scope).values_list("pk", flat=True))

@@ -18,6 +18,7 @@ from ..services import dispatch_on_commit
 from ..signals import scan_finished_on_commit
 from .candidates import DAY
 from .rows import digest_rows, outbox_insert, reminder_rows
+from .sql import python_steps, reminders_insert
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,18 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
                 now=now,
                 steps=steps,
             )
+            inserted = outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)
         else:
-            rows = reminder_rows(chunk.plan_ids, scan_date=run.scan_date, now=now, steps=steps)
+            # The investors' steps in one statement; a step for the participant above them
+            # through the Python rows (rare: none in the default cadence).
+            inserted = reminders_insert(
+                chunk.plan_ids, scan_date=run.scan_date, run_id=run.pk, now=now, steps=steps
+            )
+            if extra := python_steps(steps):
+                rows = reminder_rows(chunk.plan_ids, scan_date=run.scan_date, now=now, steps=extra)
+                inserted += outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)
         # The rows this run inserted (a concurrent scan's copies of the same reminders were
         # refused by the constraint and belong to that run): hand those whose time is now.
-        inserted = outbox_insert(rows, scan_date=run.scan_date, run_id=run.pk, now=now)
         ready = [pk for pk, due in inserted if due]
         ScanChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now)
         _close_run_if_done(run.pk, chunk_id=chunk.pk, now=now)
