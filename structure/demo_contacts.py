@@ -48,8 +48,8 @@ PENDING_DAYS = 7  # a pending promise is for a day in the week ahead (within the
 PROMPT_SHARE = 0.8  # first contacts made the morning the client fell overdue
 # Minutes after midnight, business time: a prompt first contact is within the 10-hour target.
 MORNING = (7 * 60, 9 * 60 + 50)
-LATER_THAT_DAY = (10 * 60 + 30, 19 * 60 + 45)
-WORKING_HOURS = (9 * 60, 19 * 60 + 30)
+LATER_THAT_DAY = (10 * 60 + 30, 20 * 60)
+WORKING_HOURS = (9 * 60, 20 * 60)
 
 
 class Kind(StrEnum):
@@ -151,6 +151,7 @@ def contact_specs(*, seed: int, today: dt.date) -> list[ContactSpec]:
     for episode in episodes(today):
         by_author[episode.author].append(episode)
     specs: list[ContactSpec] = []
+    notes: dict[int, set[str]] = defaultdict(set)  # each client's, not written twice
     for author in sorted(by_author):
         mine = by_author[author]
         rng.shuffle(mine)
@@ -159,6 +160,7 @@ def contact_specs(*, seed: int, today: dt.date) -> list[ContactSpec]:
         told: set[Kind] = set()
         for episode, kind, soon in zip(mine, kinds, prompt, strict=True):
             log = _Log(rng, episode, today, soon, first=kind not in told)
+            log.notes = notes[episode.investor]
             STORIES[kind](log)
             told.add(kind)
             specs += log.specs
@@ -311,6 +313,7 @@ class _Log:
         self.specs: list[ContactSpec] = []
         self.day: dt.date | None = None
         self.minute = 0
+        self.notes: set[str] = set()  # the client's notes so far
 
     def first_day(self, latest: dt.date) -> dt.date:
         """The first contact's day: the day the client fell overdue or, when not prompt,
@@ -341,10 +344,17 @@ class _Log:
                 author=self.episode.author,
                 at=midnight + dt.timedelta(minutes=minute),
                 outcome=outcome,
-                note=note or self.rng.choice(CONTACT_NOTES[outcome]),
+                note=note or self._note(outcome),
                 **promise,
             )
         )
+
+    def _note(self, outcome: str) -> str:
+        """A note for `outcome` this client's log does not have yet, when there is one."""
+        fresh = [n for n in CONTACT_NOTES[outcome] if n not in self.notes] or CONTACT_NOTES[outcome]
+        note = self.rng.choice(fresh)
+        self.notes.add(note)
+        return note
 
     def promise(self, day: dt.date, on: dt.date, amount: Decimal, meant: PromiseState) -> None:
         self.add(day, ContactOutcome.PROMISED, promised_on=on, promised_amount=amount, meant=meant)
