@@ -1,5 +1,6 @@
 """The demo's people: names, phones, e-mails and messenger handles that look like India's
-and Nepal's, and the reasons admins write for holds and restores."""
+and Nepal's, the reasons admins write for holds and restores, and the notes participants
+write in the contact log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,49 @@ RESTORE_REASONS = (
     "Client was in hospital when the deadline passed; the participant confirmed it with the "
     f"family. Fresh {rules.GRACE_DAYS}-day window agreed.",
     "Transfer went to the old bank account and bounced; the bank confirmed the date it was sent.",
+)
+
+
+# What participants write in the contact log, by outcome (a promise's date and amount are
+# fields of their own).
+CONTACT_NOTES = {
+    "reached": (
+        "Spoke to them; the transfer goes from a brother's account this week.",
+        "Reminded them of the deadline and what is lost after it; paying from the salary.",
+        "Explained the two thirds of the shares at stake; will talk it over at home tonight.",
+        "Said the bank app was down; sent the account details again by WhatsApp.",
+        "Reached at the shop; asked for the amount in writing, sent by SMS.",
+    ),
+    "no_answer": (
+        "Rang twice, no answer. Left a WhatsApp message.",
+        "Phone switched off; will try again in the evening.",
+        "No answer; SMS with the amount and the deadline sent.",
+        "Busy all morning; left a voice message.",
+    ),
+    "promised": (
+        "Salary is late this month; will pay the installment the day it comes.",
+        "Harvest money due from the mandi; promised to transfer straight away.",
+        "Will send it through the remittance agent.",
+        "Promised to pay at the bank branch after the holiday.",
+        "A son in Dubai is sending money; will pay as soon as it arrives.",
+    ),
+    "cannot_pay": (
+        "Lost the job at the garment factory; asked whether the plan can be put on hold.",
+        "In hospital; the family says nothing can be paid before the discharge.",
+        "Shop closed since the floods; can pay part next month, not the whole installment.",
+        "Wedding expenses this month; asked what happens to the shares if the plan is cancelled.",
+    ),
+    "wrong_number": (
+        "Number belongs to someone else now; asked the sponsor for the new one.",
+        "Number not in service; sent an e-mail instead.",
+    ),
+}
+# After a broken promise: (outcome, note).
+FOLLOW_UPS = (
+    ("reached", "The promised day passed; says the money is stuck with the remittance agent."),
+    ("reached", "Reached after the promised day: still waiting for the salary."),
+    ("no_answer", "Promised day passed without the money; no answer since."),
+    ("cannot_pay", "After the promised day: the buyer for the land backed out, cannot pay now."),
 )
 
 

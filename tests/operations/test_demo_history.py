@@ -1,8 +1,11 @@
 """`load_demo` leaves a history (README, The two commands): last night's scan, run for real,
-with the reminders it queued, and months of daily snapshots; so the admin home and the
-dashboard's trend have real shapes on first start. Re-running changes nothing."""
+with the reminders it queued, months of daily snapshots and the participants' contact log of
+the last weeks; so the admin home, the dashboard's trend, promises and first contact, and the
+investor pages have real shapes on first start. Re-running changes nothing."""
 
 import datetime as dt
+import html
+from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -10,18 +13,25 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import models
 from django.test import Client
 
 from clients.models import Investor
+from clients.selectors import nearest_participants
 from dashboard.models import Snapshot
-from installments.models import Plan, PlanStatus
+from installments.models import Installment, Plan, PlanStatus
+from installments.read_model import investors_with_overdue
 from reminders.models import Reminder, ScanRun
 from structure import demo
+from structure.demo_contacts import WINDOW_DAYS, demo_contacts
+from structure.management.commands.load_demo import load_portfolio
+from structure.models import ContactLogEntry, ContactOutcome, PromiseState
 
 pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2027, 3, 31)
 YESTERDAY = TODAY - dt.timedelta(days=1)
+ZONE = ZoneInfo("Asia/Kolkata")
 
 
 @pytest.fixture
@@ -48,6 +58,18 @@ def history() -> tuple:
         Reminder.objects.count(),
         sorted(
             Snapshot.objects.values_list("as_of", "participant__user__username", "cancelled"),
+            key=str,
+        ),
+        sorted(
+            ContactLogEntry.objects.values_list(
+                "investor__name",
+                "author__username",
+                "contacted_at",
+                "outcome",
+                "promised_on",
+                "promised_amount",
+                "note",
+            ),
             key=str,
         ),
     )
@@ -104,6 +126,7 @@ def test_the_admin_home_shows_last_nights_scan_after_the_demo(load_demo):
 def test_loading_the_demo_again_leaves_its_history_as_it_is(load_demo):
     load_demo()
     before = history()
+    assert before[-1]  # a contact log
 
     assert "already loaded" in load_demo()
     assert history() == before
@@ -117,3 +140,84 @@ def test_reset_loads_the_same_history_again(load_demo):
 
     assert ScanRun.objects.count() == 1
     assert history() == before
+
+
+# ---------------------------------------------------------------------------- the contact log
+
+
+def as_demo_participant(path: str):
+    client = Client()
+    with time_machine.travel(dt.datetime.combine(TODAY, dt.time(11), ZONE), tick=False):
+        client.force_login(get_user_model().objects.get(username=demo.DEMO_PARTICIPANT))
+        response = client.get(path)
+    assert response.status_code == 200, response
+    return response
+
+
+def test_the_demo_participants_dashboard_has_promises_in_every_state_and_first_contacts(
+    load_demo,
+):
+    load_demo()
+
+    figures = as_demo_participant("/api/dashboard/").json()
+
+    promises = figures["promises"]
+    assert promises["kept"] > 0 and promises["broken"] > 0 and promises["pending"] > 0, promises
+    assert figures["first_contact_hours_median"] is not None
+    assert 0 < Decimal(figures["first_contact_within_10h_share"]) < 1, figures
+
+
+@pytest.mark.parametrize("today,seed", [(TODAY, 3), (dt.date(2028, 2, 29), 8)])
+def test_each_promise_in_the_demo_is_in_the_state_it_was_meant_to_have(today, seed):
+    load_portfolio(demo.build_portfolio(seed=seed, investors=60, today=today))
+
+    written = demo_contacts(seed=seed, today=today)
+
+    meant = {(c.investor, c.at): c.meant for c in written if c.outcome == "promised"}
+    promises = ContactLogEntry.objects.filter(outcome=ContactOutcome.PROMISED)
+    judged = {
+        (entry.investor_id, entry.contacted_at): entry.promise_state
+        for entry in promises.with_promise_state(today)
+    }
+    assert judged == meant
+    assert set(meant.values()) == set(PromiseState.values)
+    assert ContactLogEntry.objects.count() == len(written)
+
+
+def test_the_log_is_the_participants_above_their_clients_after_they_fell_overdue(load_demo):
+    load_demo()
+
+    entries = list(ContactLogEntry.objects.select_related("investor", "author"))
+    assert {entry.outcome for entry in entries} == set(ContactOutcome.values)
+    above = nearest_participants(entry.investor for entry in entries)
+    first: dict[int, dt.date] = {}
+    for entry in entries:
+        assert entry.author == above[entry.investor_id].user, entry
+        assert entry.contacted_on == entry.contacted_at.astimezone(ZONE).date()
+        assert TODAY - WINDOW_DAYS * dt.timedelta(days=1) < entry.contacted_on < TODAY
+        assert entry.note
+        if entry.outcome == ContactOutcome.PROMISED:
+            assert entry.promised_on >= entry.contacted_on and entry.promised_amount > 0
+        first[entry.investor_id] = min(entry.contacted_on, first.get(entry.investor_id, TODAY))
+    for investor, day in first.items():  # an installment unpaid at its due date before it
+        fell = Installment.objects.filter(plan__investor=investor, due_date__lt=day)
+        assert fell.exclude(paid_on__lte=models.F("due_date")).exists(), investor
+    # Some overdue clients are not contacted yet.
+    priya = Investor.objects.get(user__username=demo.DEMO_PARTICIPANT)
+    overdue = investors_with_overdue(Investor.objects.in_structure_of(priya), today=TODAY)
+    overdue = overdue.filter(overdue=True)
+    assert 0 < overdue.filter(contact_log__isnull=True).count() < overdue.count()
+
+
+def test_the_investor_page_and_the_structure_show_the_contacts(load_demo):
+    load_demo()
+    logged = ContactLogEntry.objects.filter(author__username=demo.DEMO_PARTICIPANT)
+    promise = logged.filter(outcome=ContactOutcome.PROMISED).earliest("contacted_at")
+
+    page = as_demo_participant(f"/structure/investors/{promise.investor_id}/").content.decode()
+    rows = as_demo_participant("/api/structure/?page_size=200").json()["results"]
+
+    assert 'id="contact-entries"' in page and html.escape(promise.note) in page
+    latest = [row["last_contact"] for row in rows if row["last_contact"]]
+    assert len(latest) == logged.values("investor").distinct().count()
+    assert {contact["promise_state"] for contact in latest} > {None}

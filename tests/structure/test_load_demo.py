@@ -29,6 +29,7 @@ from installments.models import (
 from installments.read_model import investors_with_overdue
 from structure import demo
 from structure.management.commands.load_demo import load_portfolio
+from structure.models import ContactLogEntry
 
 # A month end after a short month: where the schedule's day clamping is at its trickiest.
 TODAY = dt.date(2027, 3, 31)
@@ -49,7 +50,7 @@ def load_demo(*args: str) -> str:
 
 def row_counts() -> dict[str, int]:
     models = (Investor, Plan, Installment, Payment, ShareLedgerEntry, PlanEvent)
-    models += (Package, Promotion, PurchaseStage, get_user_model())
+    models += (Package, Promotion, PurchaseStage, get_user_model(), ContactLogEntry)
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -199,6 +200,7 @@ def test_the_demo_has_deep_structures_logins_and_plans_in_every_state():
     )
     assert "/structure/  user priya / password demo-participant-2026" in output
     assert "/admin/  user admin / password demo-admin-2026" in output
+    assert f"Contact log:  {ContactLogEntry.objects.count()} entries; promises kept" in output
 
 
 @pytest.mark.django_db
@@ -242,6 +244,7 @@ def test_a_second_run_finds_the_demo_loaded_and_changes_nothing():
 
     assert "already loaded" in output
     assert "user priya / password demo-participant-2026" in output
+    assert before["ContactLogEntry"] > 0
     assert row_counts() == before
 
 

@@ -48,6 +48,7 @@ from installments.services import (
 )
 from reminders.models import Reminder, ScanRun
 from structure import demo
+from structure.demo_contacts import demo_contacts, log_summary
 from structure.demo_history import TRIGGER, demo_history
 from structure.help import help_request_ask
 
@@ -315,7 +316,8 @@ def _span(values: list[int]) -> str:
 class Command(BaseCommand):
     help = (
         "Load a realistic demo portfolio (investors in India and Nepal under three "
-        "participants, plans in every state, payments, bonuses) through the services. "
+        "participants, plans in every state, payments, bonuses) through the services, and "
+        "the participants' contact log of the last weeks. "
         "Does nothing if the demo data is already there."
     )
 
@@ -361,6 +363,7 @@ class Command(BaseCommand):
                 portfolio = demo.build_portfolio(seed=seed, investors=investors, today=today)
                 load_portfolio(portfolio)
                 load_investor_side(today)
+                demo_contacts(seed=seed, today=today)
         except DomainError as error:
             # Something in the database contradicts the demo (a username taken by someone
             # else...): the transaction rolled back, nothing was written.
@@ -378,6 +381,7 @@ class Command(BaseCommand):
             f"{_count(run.plans_cancelled, 'plan')} and queued "
             f"{_count(run.reminders_queued, 'reminder')} (admin home: the morning page)"
         )
+        self.stdout.write(f"  Contact log:  {log_summary(today)} (the dashboard, investor pages)")
         self._logins()
 
     def _report(self, summary: dict, *, today: dt.date, seed: int, elapsed: float) -> None:
