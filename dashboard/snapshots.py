@@ -107,9 +107,11 @@ def snapshots_backfill(*, today: dt.date, first: dt.date | None = None) -> int:
     return written
 
 
-def trend(*, root: Investor | None, today: dt.date, months: int = 12) -> list[dict]:
-    """The cancelled share month by month: each past month's last snapshot, and today's
-    figure for the current month."""
+def trend(
+    *, root: Investor | None, today: dt.date, current: Decimal | None, months: int = 12
+) -> list[dict]:
+    """The cancelled share month by month: each past month's last snapshot, and `current`,
+    today's figure (`Figures.cancelled_share`), for the current month."""
     start = (today.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     rows = Snapshot.objects.filter(participant=root, as_of__gte=start, as_of__lt=today)
     last_days = (
@@ -119,6 +121,5 @@ def trend(*, root: Investor | None, today: dt.date, months: int = 12) -> list[di
         s.as_of.strftime("%Y-%m"): rules.share(s.cancelled, s.invested)
         for s in rows.filter(as_of__in=last_days)
     }
-    money = live.invested_and_cancelled(live.scope_of(root).values("pk"))
-    by_month[today.strftime("%Y-%m")] = rules.share(money["cancelled"], money["invested"])
+    by_month[today.strftime("%Y-%m")] = current
     return [{"month": m, "cancelled_share": by_month[m]} for m in sorted(by_month)]
