@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -150,6 +151,14 @@ class Investor(models.Model):
     # `plans_changing()`), and `installments.read_model.investors_with_overdue` reads them.
     oldest_unpaid_due_date = models.DateField(editable=False, null=True)
     earliest_grace_deadline = models.DateField(editable=False, null=True)
+    # Over ALL the investor's plans: the price of every plan and of the cancelled ones (the
+    # dashboard's invested and cancelled money, summed over a structure from the path index).
+    plans_price = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
+    cancelled_price = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
 
     objects = InvestorQuerySet.as_manager()
 
@@ -160,11 +169,18 @@ class Investor(models.Model):
             models.UniqueConstraint(fields=["path"], name="investor_path_unique"),
         ]
         indexes = [
-            # The Structure's count, summary and overdue / level filters: the subtree range
-            # with the read model alongside, answered from the index alone (PostgreSQL).
+            # The Structure's count, summary and overdue / level filters, and the dashboard's
+            # clients, buckets and money: the subtree range with the read model alongside,
+            # answered from the index alone (PostgreSQL).
             models.Index(
                 fields=["path"],
-                include=["oldest_unpaid_due_date", "earliest_grace_deadline", "depth"],
+                include=[
+                    "oldest_unpaid_due_date",
+                    "earliest_grace_deadline",
+                    "depth",
+                    "plans_price",
+                    "cancelled_price",
+                ],
                 name="investor_path_overdue_idx",
             ),
             # The Structure's "most urgent first": the overdue walked by grace deadline, so a

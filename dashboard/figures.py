@@ -61,14 +61,14 @@ def scope_of(root: Investor | None) -> InvestorQuerySet:
 def figures(*, root: Investor | None, today: dt.date) -> Figures:
     scope = scope_of(root)
     ids = scope.values("pk")
-    clients, counts = client_counts(scope, today=today)
+    counts = client_counts(scope, today=today)
     buckets = overdue_by_bucket(scope, today=today, counts=counts)
-    money = invested_and_cancelled(ids)
+    money = {name: Decimal(counts[name]).quantize(CENT) for name in ("invested", "cancelled")}
     fell = fell_overdue(ids, today=today)
     hours, within = first_contact(fell.since)
     return Figures(
         as_of=today,
-        clients=clients,
+        clients=counts["clients"],
         overdue_clients=sum(b.clients for b in buckets),
         overdue_by_bucket=buckets,
         invested=money["invested"],
@@ -85,27 +85,30 @@ def figures(*, root: Investor | None, today: dt.date) -> Figures:
     )
 
 
-def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> tuple[int, dict[str, int]]:
-    """The clients, and the overdue clients by bucket (`installments.rules.bucket_of`, in SQL
-    by its twin `installments.overdue.in_bucket`): one pass over the read model, naming only
-    the path index's columns, so PostgreSQL answers it from that index alone."""
-    counts = scope.aggregate(
+def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
+    """One pass over the investors' read model: `clients`, the overdue clients of each bucket
+    (`installments.rules.bucket_of`, in SQL by its twin `installments.overdue.in_bucket`),
+    `invested` and `cancelled` (the price of all the plans and of the cancelled ones). It
+    names only the path index's columns, so PostgreSQL answers it from that index alone."""
+    money = overdue.MONEY_FIELD
+    return scope.aggregate(
         clients=models.Count("*"),
+        invested=Coalesce(models.Sum("plans_price"), models.Value(ZERO), output_field=money),
+        cancelled=Coalesce(models.Sum("cancelled_price"), models.Value(ZERO), output_field=money),
         **{
             name: models.Count("oldest_unpaid_due_date", filter=overdue.in_bucket(name, today))
             for name in BUCKETS
         },
     )
-    return counts.pop("clients"), counts
 
 
 def overdue_by_bucket(
     scope: InvestorQuerySet, *, today: dt.date, counts: dict[str, int] | None = None
 ) -> list[Bucket]:
-    """The overdue clients by bucket (`client_counts`, unless given), and the overdue amount
-    of each bucket (one grouped query over the overdue clients' installments)."""
+    """The overdue clients by bucket (from `client_counts`, unless given), and the overdue
+    amount of each bucket (one grouped query over the overdue clients' installments)."""
     if counts is None:
-        counts = client_counts(scope, today=today)[1]
+        counts = client_counts(scope, today=today)
     overdue_scope = scope.filter(overdue.is_overdue(today))
     amounts = (
         Installment.objects.overdue_on(today)
@@ -121,19 +124,6 @@ def overdue_by_bucket(
         # SQLite sums decimals as floats: back to cents.
         buckets[name].amount = Decimal(total).quantize(CENT)
     return list(buckets.values())
-
-
-def invested_and_cancelled(ids: models.QuerySet) -> dict[str, Decimal]:
-    """The price of every plan, and of the cancelled ones."""
-    money = overdue.MONEY_FIELD
-    return Plan.objects.filter(investor__in=ids).aggregate(
-        invested=Coalesce(models.Sum("price"), models.Value(ZERO), output_field=money),
-        cancelled=Coalesce(
-            models.Sum("price", filter=models.Q(status=PlanStatus.CANCELLED)),
-            models.Value(ZERO),
-            output_field=money,
-        ),
-    )
 
 
 def recovered_allocations(today: dt.date) -> models.QuerySet:

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from clients.models import Investor
 from installments.models import Plan, PlanStatus
+from installments.rules import CENT
 from structure.selectors import structure_summary
 
 from . import figures as live
@@ -23,21 +24,21 @@ def _scopes() -> list[Investor | None]:
 
 
 def _day_values(root: Investor | None, today: dt.date) -> dict:
-    ids = live.scope_of(root).values("pk")
-    money = live.invested_and_cancelled(ids)
+    scope = live.scope_of(root)
+    counts = live.client_counts(scope, today=today)
     if root is not None:
         summary = structure_summary(root=root, today=today)
         clients, overdue_clients = summary.clients, summary.overdue_clients
         overdue_amount = summary.overdue_amount
     else:
-        buckets = live.overdue_by_bucket(live.scope_of(None), today=today)
-        clients = Investor.objects.count()
+        buckets = live.overdue_by_bucket(scope, today=today, counts=counts)
+        clients = counts["clients"]
         overdue_clients = sum(b.clients for b in buckets)
         overdue_amount = sum((b.amount for b in buckets), Decimal("0.00"))
     return {
         "clients": clients,
-        "invested": money["invested"],
-        "cancelled": money["cancelled"],
+        "invested": Decimal(counts["invested"]).quantize(CENT),
+        "cancelled": Decimal(counts["cancelled"]).quantize(CENT),
         "overdue_clients": overdue_clients,
         "overdue_amount": overdue_amount,
         "backfilled": False,

@@ -291,6 +291,15 @@ class Installment(models.Model):
                 name="installment_unpaid_owed_idx",
                 condition=models.Q(paid_on__isnull=True),
             ),
+            # The dashboard's installments that fell overdue lately (due in a window, not paid
+            # by their due date): a range of due dates, not every installment of a structure.
+            models.Index(
+                fields=["due_date"],
+                include=["plan"],
+                name="installment_fell_overdue_idx",
+                condition=models.Q(paid_on__isnull=True)
+                | models.Q(paid_on__gt=models.F("due_date")),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -321,6 +330,9 @@ class Payment(models.Model):
             # The scan's reminder candidates: the plans paid since the last scan
             # (reminders.scan.candidate_plan_ids).
             models.Index(fields=["recorded_at"], name="payment_recorded_at_idx"),
+            # The dashboard's money recovered within grace: the payments received in the last
+            # 30 days, not every payment.
+            models.Index(fields=["received_on"], include=["plan"], name="payment_received_on_idx"),
         ]
         constraints = [
             # The idempotency guarantee itself: a second post of a reference cannot insert.

@@ -1,12 +1,14 @@
 """The investors' overdue read model, and the one door every plan write goes through.
 
 `Investor.oldest_unpaid_due_date` and `Investor.earliest_grace_deadline` summarise an
-investor's ACTIVE plans: the oldest unpaid due date and the earliest grace deadline. The
-columns sit on the investor's row, beside its tree path, so the Structure counts, filters
-and orders a 100,000-client structure from one index; this module is their only writer.
+investor's ACTIVE plans: the oldest unpaid due date and the earliest grace deadline;
+`Investor.plans_price` and `Investor.cancelled_price` the price of all their plans and of
+the cancelled ones. The columns sit on the investor's row, beside its tree path, so the
+Structure and the dashboard count, filter, order and sum a 100,000-client structure from one
+index; this module is their only writer.
 
-Like `Plan.oldest_unpaid_due_date` they are functions of payments, holds, restores and
-cancellations, never of the clock, so they cannot go stale: every service that writes a
+Like `Plan.oldest_unpaid_due_date` they are functions of plans bought, payments, holds,
+restores and cancellations, never of the clock, so they cannot go stale: every service that writes a
 plan does it inside `plans_changing()`, which refreshes the investors of the plans it
 touched in the same transaction. A test fails when a plan or installment row is written
 outside it (`tests/installments/test_plan_writes.py`).
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, models, transaction
+from django.db.models.functions import Coalesce
 
 from clients.models import Investor, InvestorQuerySet
 
@@ -83,8 +86,9 @@ def in_plan_change() -> bool:
 
 def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
     """SELECT id, oldest unpaid due date, earliest grace deadline over the ACTIVE plans of
-    `investor_ids` (every investor for None; NULLs for one without an active plan), one
-    grouped LEFT JOIN."""
+    `investor_ids` (every investor for None; NULLs for one without an active plan), and the
+    price of all their plans and of the cancelled ones (0.00 for none): one grouped LEFT
+    JOIN."""
     active = models.Q(plans__status=PlanStatus.ACTIVE)
     investors = Investor.objects.all()
     if investor_ids is not None:
@@ -100,16 +104,22 @@ def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, li
                 filter=active,
                 output_field=models.DateField(),
             ),
+            price=Coalesce(models.Sum("plans__price"), models.Value(rules.ZERO)),
+            cancelled=Coalesce(
+                models.Sum("plans__price", filter=models.Q(plans__status=PlanStatus.CANCELLED)),
+                models.Value(rules.ZERO),
+            ),
         )
-        .values_list("ref", "oldest", "grace")
+        .values_list("ref", "oldest", "grace", "price", "cancelled")
     )
     return aggregate.query.sql_with_params()
 
 
 def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -> int:
-    """Rewrite the Structure's read model (`Investor.oldest_unpaid_due_date`,
-    `Investor.earliest_grace_deadline`) of `investor_ids` (ids, or a queryset of ids read as
-    a subquery) from their active plans, in the caller's transaction. Returns the number of
+    """Rewrite the investors' read model (`Investor.oldest_unpaid_due_date`,
+    `Investor.earliest_grace_deadline`, `Investor.plans_price`, `Investor.cancelled_price`) of
+    `investor_ids` (ids, or a queryset of ids read as a subquery) from their plans, in the
+    caller's transaction. Returns the number of
     investors whose values changed.
 
     `plans_changing` calls it for every write to a plan; nothing else needs to. The
@@ -142,11 +152,14 @@ def _overdue_update(ids: list[int] | None) -> int:
     differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     sql = (
         "UPDATE clients_investor AS i "
-        "SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace "
+        "SET oldest_unpaid_due_date = agg.oldest, earliest_grace_deadline = agg.grace, "
+        "plans_price = agg.price, cancelled_price = agg.cancelled "
         f"FROM ({select}) AS agg "
         "WHERE i.id = agg.ref "
         f"AND (i.oldest_unpaid_due_date {differs} agg.oldest "
-        f"OR i.earliest_grace_deadline {differs} agg.grace)"
+        f"OR i.earliest_grace_deadline {differs} agg.grace "
+        f"OR i.plans_price {differs} agg.price "
+        f"OR i.cancelled_price {differs} agg.cancelled)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
