@@ -65,7 +65,7 @@ def figures(*, root: Investor | None, today: dt.date) -> Figures:
     buckets = overdue_by_bucket(scope, today=today, counts=counts)
     money = {name: Decimal(counts[name]).quantize(CENT) for name in ("invested", "cancelled")}
     fell = fell_overdue(ids, today=today)
-    hours, within = first_contact(fell.since)
+    hours, within = first_contact(ids, fell.since)
     return Figures(
         as_of=today,
         clients=counts["clients"],
@@ -227,9 +227,11 @@ def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:
     return counts
 
 
-def first_contact(fell: dict[int, dt.date]) -> tuple[Decimal | None, Decimal | None]:
-    """For each client who fell overdue in the last 30 days (`fell`: their earliest such due
-    date), hours from the start of the day they fell overdue to the first contact logged
+def first_contact(
+    ids: models.QuerySet, fell: dict[int, dt.date]
+) -> tuple[Decimal | None, Decimal | None]:
+    """For each client of `ids` who fell overdue in the last 30 days (`fell`: their earliest
+    such due date), hours from the start of the day they fell overdue to the first contact logged
     after: the median over those contacted, and the share of all of them contacted within
     10 h."""
     zone = settings.BUSINESS_TIME_ZONE
@@ -239,12 +241,15 @@ def first_contact(fell: dict[int, dt.date]) -> tuple[Decimal | None, Decimal | N
     }
     if not since:
         return None, None
+    # The scope's contacts since the earliest start, by the scope's subquery: a list of tens
+    # of thousands of ids costs more to send and plan than the statement costs to run.
     contacts = ContactLogEntry.objects.filter(
-        investor__in=list(since), contacted_at__gte=min(since.values())
+        investor__in=ids, contacted_at__gte=min(since.values())
     ).values_list("investor_id", "contacted_at")
     first: dict[int, dt.datetime] = {}
     for pk, at in contacts:
-        if at >= since[pk] and (pk not in first or at < first[pk]):
+        start = since.get(pk)
+        if start is not None and at >= start and (pk not in first or at < first[pk]):
             first[pk] = at
     hours = [rules.hours_between(since[pk], at) for pk, at in first.items()]
     within = sum(1 for h in hours if h <= rules.FIRST_CONTACT_TARGET_HOURS)
