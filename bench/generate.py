@@ -664,6 +664,7 @@ def load_portfolio(*, scale: Scale, today: dt.date, seed: int = 2026, connection
             cursor.execute(CANCELLED_EVENTS, {"zone": settings.TIME_ZONE})
         with _timed("investors' read model", timings):
             cursor.execute(INVESTOR_READ_MODEL, {"from_id": 0, "today": today})
+            cursor.execute(INVESTOR_PRICES, {"from_id": 0})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, LOADED_TABLES)
@@ -746,6 +747,20 @@ LEFT JOIN (
 WHERE i.id = agg.investor_id
 """
 
+# The rest of the read model: the price of all an investor's plans and of the cancelled ones.
+INVESTOR_PRICES = """
+UPDATE clients_investor AS i
+SET plans_price = agg.price, cancelled_price = agg.cancelled
+FROM (
+    SELECT investor_id, SUM(price) AS price,
+           COALESCE(SUM(price) FILTER (WHERE status = 'cancelled'), 0) AS cancelled
+    FROM installments_plan
+    WHERE investor_id >= %(from_id)s
+    GROUP BY investor_id
+) AS agg
+WHERE i.id = agg.investor_id
+"""
+
 
 def grow(*, factor: int, today: dt.date, connection=None) -> dict:
     """Add (factor − 1) copies of the portfolio as inert history: other participants' trees,
@@ -775,6 +790,7 @@ def grow(*, factor: int, today: dt.date, connection=None) -> dict:
                 _grow_copy(cursor, copy, plan_stride, installment_stride, today)
         with _timed("clones' read model", timings):
             cursor.execute(INVESTOR_READ_MODEL, {"from_id": CLONE_ID_STRIDE, "today": today})
+            cursor.execute(INVESTOR_PRICES, {"from_id": CLONE_ID_STRIDE})
         with _timed("indexes and constraints", timings):
             restore_secondary_indexes(cursor, deferred)
             reset_sequences(cursor, GROWN_TABLES)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -159,6 +160,14 @@ class Investor(models.Model):
     )
     kept_overdue_from = models.DateField(editable=False, null=True)
     kept_overdue_until = models.DateField(editable=False, null=True)
+    # Over ALL the investor's plans: the price of every plan and of the cancelled ones (the
+    # dashboard's invested and cancelled money, summed over a structure from the path index).
+    plans_price = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
+    )
+    cancelled_price = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
+    )
 
     objects = InvestorQuerySet.as_manager()
 
@@ -169,11 +178,18 @@ class Investor(models.Model):
             models.UniqueConstraint(fields=["path"], name="investor_path_unique"),
         ]
         indexes = [
-            # The Structure's count, summary and overdue / level filters: the subtree range
-            # with the read model alongside, answered from the index alone (PostgreSQL).
+            # The Structure's count, summary and overdue / level filters, and the dashboard's
+            # clients, buckets and money: the subtree range with the read model alongside,
+            # answered from the index alone (PostgreSQL).
             models.Index(
                 fields=["path"],
-                include=["oldest_unpaid_due_date", "earliest_grace_deadline", "depth"],
+                include=[
+                    "oldest_unpaid_due_date",
+                    "earliest_grace_deadline",
+                    "depth",
+                    "plans_price",
+                    "cancelled_price",
+                ],
                 name="investor_path_overdue_idx",
             ),
             # The Structure's "most urgent first": the overdue walked by grace deadline, so a

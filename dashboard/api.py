@@ -98,5 +98,7 @@ class DashboardView(BusinessDayMixin, APIView):
                 return Response({"detail": refused.message}, status=403)
             return Response({"participant": [refused.message]}, status=400)
         data = figures(root=scope.root, today=self.today)
-        data.trend = snapshots.trend(root=scope.root, today=self.today)
+        data.trend = snapshots.trend(
+            root=scope.root, today=self.today, current=data.cancelled_share
+        )
         return Response(DashboardSerializer(data).data)

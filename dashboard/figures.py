@@ -61,41 +61,55 @@ def scope_of(root: Investor | None) -> InvestorQuerySet:
 def figures(*, root: Investor | None, today: dt.date) -> Figures:
     scope = scope_of(root)
     ids = scope.values("pk")
-    buckets = overdue_by_bucket(scope, today=today)
-    money = invested_and_cancelled(ids)
-    hours, within = first_contact(ids, today=today)
-    saved, cancelled_month = saved_and_cancelled_this_month(ids, today=today)
+    counts = client_counts(scope, today=today)
+    buckets = overdue_by_bucket(scope, today=today, counts=counts)
+    money = {name: Decimal(counts[name]).quantize(CENT) for name in ("invested", "cancelled")}
+    fell = fell_overdue(ids, today=today)
+    hours, within = first_contact(ids, fell.since)
     return Figures(
         as_of=today,
-        clients=scope.count(),
+        clients=counts["clients"],
         overdue_clients=sum(b.clients for b in buckets),
         overdue_by_bucket=buckets,
         invested=money["invested"],
         cancelled=money["cancelled"],
         cancelled_share=rules.share(money["cancelled"], money["invested"]),
         recovered_in_grace_30d=recovered_in_grace(ids, today=today),
-        cure_rate_30d=cure_rate(ids, today=today),
+        cure_rate_30d=rules.share(fell.cured, fell.fell),
         promises=promises(ids, today=today),
         first_contact_hours_median=hours,
         first_contact_within_10h_share=within,
         segments=segment_counts(scope, today=today),
-        saved_this_month=saved,
-        cancelled_this_month=cancelled_month,
+        saved_this_month=fell.saved,
+        cancelled_this_month=cancelled_this_month(ids, today=today),
     )
 
 
-def overdue_by_bucket(scope: InvestorQuerySet, *, today: dt.date) -> list[Bucket]:
-    """The overdue clients by bucket (`installments.rules.bucket_of`, in SQL by its twin
-    `installments.overdue.bucket`), and the overdue amount of each bucket: two grouped
-    queries, whatever the size of the structure."""
+def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
+    """One pass over the investors' read model: `clients`, the overdue clients of each bucket
+    (`installments.rules.bucket_of`, in SQL by its twin `installments.overdue.in_bucket`),
+    `invested` and `cancelled` (the price of all the plans and of the cancelled ones). It
+    names only the path index's columns, so PostgreSQL answers it from that index alone."""
+    money = overdue.MONEY_FIELD
+    return scope.aggregate(
+        clients=models.Count("*"),
+        invested=Coalesce(models.Sum("plans_price"), models.Value(ZERO), output_field=money),
+        cancelled=Coalesce(models.Sum("cancelled_price"), models.Value(ZERO), output_field=money),
+        **{
+            name: models.Count("oldest_unpaid_due_date", filter=overdue.in_bucket(name, today))
+            for name in BUCKETS
+        },
+    )
+
+
+def overdue_by_bucket(
+    scope: InvestorQuerySet, *, today: dt.date, counts: dict[str, int] | None = None
+) -> list[Bucket]:
+    """The overdue clients by bucket (from `client_counts`, unless given), and the overdue
+    amount of each bucket (one grouped query over the overdue clients' installments)."""
+    if counts is None:
+        counts = client_counts(scope, today=today)
     overdue_scope = scope.filter(overdue.is_overdue(today))
-    counts = (
-        overdue_scope.order_by()
-        .annotate(bucket=overdue.bucket(today))
-        .values("bucket")
-        .annotate(clients=models.Count("pk"))
-        .values_list("bucket", "clients")
-    )
     amounts = (
         Installment.objects.overdue_on(today)
         .filter(plan__investor__in=overdue_scope.values("pk"))
@@ -105,26 +119,11 @@ def overdue_by_bucket(scope: InvestorQuerySet, *, today: dt.date) -> list[Bucket
         .annotate(total=overdue.sum_unpaid())
         .values_list("bucket", "total")
     )
-    buckets = {name: Bucket(name) for name in BUCKETS}
-    for name, clients in counts:
-        buckets[name].clients = clients
+    buckets = {name: Bucket(name, clients=counts[name]) for name in BUCKETS}
     for name, total in amounts:
         # SQLite sums decimals as floats: back to cents.
         buckets[name].amount = Decimal(total).quantize(CENT)
     return list(buckets.values())
-
-
-def invested_and_cancelled(ids: models.QuerySet) -> dict[str, Decimal]:
-    """The price of every plan, and of the cancelled ones."""
-    money = overdue.MONEY_FIELD
-    return Plan.objects.filter(investor__in=ids).aggregate(
-        invested=Coalesce(models.Sum("price"), models.Value(ZERO), output_field=money),
-        cancelled=Coalesce(
-            models.Sum("price", filter=models.Q(status=PlanStatus.CANCELLED)),
-            models.Value(ZERO),
-            output_field=money,
-        ),
-    )
 
 
 def recovered_allocations(today: dt.date) -> models.QuerySet:
@@ -151,10 +150,12 @@ def recovered_in_grace(ids: models.QuerySet, *, today: dt.date) -> Decimal:
     return Decimal(total["total"]).quantize(CENT)
 
 
-def fell_overdue_installments(ids: models.QuerySet, *, today: dt.date) -> models.QuerySet:
-    """Installments that fell overdue in the last 30 days: due in the window, not paid on or
-    before their due date, of a plan not cancelled before they fell due."""
-    first, last = rules.fell_overdue_window(today)
+def fell_overdue_installments(
+    ids: models.QuerySet, *, first: dt.date, last: dt.date
+) -> models.QuerySet:
+    """Installments that fell overdue (the day after their due date) with a due date from
+    `first` to `last`: not paid on or before their due date, of a plan not cancelled before
+    they fell due. `installment_fell_overdue_idx` holds exactly these, by due date."""
     not_paid_by_due = models.Q(paid_on__isnull=True) | models.Q(paid_on__gt=models.F("due_date"))
     cancelled_before = models.Q(plan__cancelled_on__lte=models.F("due_date"))
     return Installment.objects.filter(
@@ -165,19 +166,52 @@ def fell_overdue_installments(ids: models.QuerySet, *, today: dt.date) -> models
     ).exclude(cancelled_before)
 
 
-def cure_rate(ids: models.QuerySet, *, today: dt.date) -> Decimal | None:
-    """Of the plans that fell overdue in the last 30 days, the share back on track today:
-    not cancelled and not overdue."""
-    fell = Plan.objects.filter(
-        pk__in=fell_overdue_installments(ids, today=today).values("plan_id")
-    ).with_overdue(today)
-    counts = fell.aggregate(
-        fell=models.Count("pk"),
-        cured=models.Count(
-            "pk", filter=~models.Q(status=PlanStatus.CANCELLED) & models.Q(overdue=False)
-        ),
+@dataclass
+class FellOverdue:
+    """What the installments that fell overdue lately tell, read once for three figures."""
+
+    # Each client who fell overdue in the last 30 days: their earliest such due date.
+    since: dict[int, dt.date]
+    fell: int  # plans that fell overdue in the last 30 days
+    cured: int  # of those, back on track today
+    saved: int  # plans that fell overdue this month, back on track today
+
+
+def fell_overdue(ids: models.QuerySet, *, today: dt.date) -> FellOverdue:
+    """The installments that fell overdue in the last 30 days or this month, read once and
+    grouped per client: the first contact's starting days, the cure rate's plans and the
+    plans saved this month. A plan is back on track when neither cancelled nor overdue."""
+    first, last = rules.fell_overdue_window(today)
+    month = today.replace(day=1) - dt.timedelta(days=1)  # fell overdue on the 1st or later
+    recent = models.Q(due_date__gte=first)
+    overdue_now = models.Q(plan__status=PlanStatus.ACTIVE) & overdue.is_overdue(
+        today, field="plan__oldest_unpaid_due_date"
     )
-    return rules.share(counts["cured"], counts["fell"])
+    on_track = ~models.Q(plan__status=PlanStatus.CANCELLED) & models.Q(
+        models.lookups.Exact(overdue.flag(overdue_now), False)
+    )
+    rows = (
+        fell_overdue_installments(ids, first=min(first, month), last=last)
+        .order_by()
+        .values("plan__investor")
+        .annotate(
+            due=models.Min("due_date", filter=recent),
+            fell=models.Count("plan", distinct=True, filter=recent),
+            cured=models.Count("plan", distinct=True, filter=recent & on_track),
+            saved=models.Count(
+                "plan", distinct=True, filter=models.Q(due_date__gte=month) & on_track
+            ),
+        )
+        .values_list("plan__investor", "due", "fell", "cured", "saved")
+    )
+    found = FellOverdue(since={}, fell=0, cured=0, saved=0)
+    for pk, due, fell, cured, saved in rows:
+        if due is not None:
+            found.since[pk] = due
+        found.fell += fell
+        found.cured += cured
+        found.saved += saved
+    return found
 
 
 def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:
@@ -193,30 +227,29 @@ def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:
     return counts
 
 
-def first_contact(ids: models.QuerySet, *, today: dt.date) -> tuple[Decimal | None, Decimal | None]:
-    """For each client who fell overdue in the last 30 days (their earliest such installment),
-    hours from the start of the day they fell overdue to the first contact logged after:
-    the median over those contacted, and the share of all of them contacted within 10 h."""
-    fell = (
-        fell_overdue_installments(ids, today=today)
-        .order_by()
-        .values("plan__investor")
-        .annotate(due=models.Min("due_date"))
-        .values_list("plan__investor", "due")
-    )
+def first_contact(
+    ids: models.QuerySet, fell: dict[int, dt.date]
+) -> tuple[Decimal | None, Decimal | None]:
+    """For each client of `ids` who fell overdue in the last 30 days (`fell`: their earliest
+    such due date), hours from the start of the day they fell overdue to the first contact logged
+    after: the median over those contacted, and the share of all of them contacted within
+    10 h."""
     zone = settings.BUSINESS_TIME_ZONE
     since = {
         pk: dt.datetime.combine(due + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-        for pk, due in fell
+        for pk, due in fell.items()
     }
     if not since:
         return None, None
+    # The scope's contacts since the earliest start, by the scope's subquery: a list of tens
+    # of thousands of ids costs more to send and plan than the statement costs to run.
     contacts = ContactLogEntry.objects.filter(
-        investor__in=list(since), contacted_at__gte=min(since.values())
+        investor__in=ids, contacted_at__gte=min(since.values())
     ).values_list("investor_id", "contacted_at")
     first: dict[int, dt.datetime] = {}
     for pk, at in contacts:
-        if at >= since[pk] and (pk not in first or at < first[pk]):
+        start = since.get(pk)
+        if start is not None and at >= start and (pk not in first or at < first[pk]):
             first[pk] = at
     hours = [rules.hours_between(since[pk], at) for pk, at in first.items()]
     within = sum(1 for h in hours if h <= rules.FIRST_CONTACT_TARGET_HOURS)
@@ -227,25 +260,9 @@ def segment_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict[str, int]
     return segments.segment_counts(scope, today=today)
 
 
-def saved_and_cancelled_this_month(ids: models.QuerySet, *, today: dt.date) -> tuple[int, int]:
-    """Plans saved this month (an installment fell overdue this month and the plan is back on
-    track today) and plans cancelled this month."""
+def cancelled_this_month(ids: models.QuerySet, *, today: dt.date) -> int:
+    """Plans cancelled since the 1st of the month."""
     first = today.replace(day=1)
-    fell = (
-        Installment.objects.filter(plan__investor__in=ids, due_date__gte=first - dt.timedelta(1))
-        .filter(models.Q(paid_on__isnull=True) | models.Q(paid_on__gt=models.F("due_date")))
-        .exclude(plan__cancelled_on__lte=models.F("due_date"))
-        .filter(due_date__lt=today)
-        .values("plan_id")
-    )
-    saved = (
-        Plan.objects.filter(pk__in=fell)
-        .exclude(status=PlanStatus.CANCELLED)
-        .with_overdue(today)
-        .filter(overdue=False)
-        .count()
-    )
-    cancelled = Plan.objects.filter(
+    return Plan.objects.filter(
         investor__in=ids, status=PlanStatus.CANCELLED, cancelled_on__gte=first
     ).count()
-    return saved, cancelled

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from clients.models import Investor
 from installments.models import Plan, PlanStatus
+from installments.rules import CENT
 from structure.selectors import structure_summary
 
 from . import figures as live
@@ -23,21 +24,21 @@ def _scopes() -> list[Investor | None]:
 
 
 def _day_values(root: Investor | None, today: dt.date) -> dict:
-    ids = live.scope_of(root).values("pk")
-    money = live.invested_and_cancelled(ids)
+    scope = live.scope_of(root)
+    counts = live.client_counts(scope, today=today)
     if root is not None:
         summary = structure_summary(root=root, today=today)
         clients, overdue_clients = summary.clients, summary.overdue_clients
         overdue_amount = summary.overdue_amount
     else:
-        buckets = live.overdue_by_bucket(live.scope_of(None), today=today)
-        clients = Investor.objects.count()
+        buckets = live.overdue_by_bucket(scope, today=today, counts=counts)
+        clients = counts["clients"]
         overdue_clients = sum(b.clients for b in buckets)
         overdue_amount = sum((b.amount for b in buckets), Decimal("0.00"))
     return {
         "clients": clients,
-        "invested": money["invested"],
-        "cancelled": money["cancelled"],
+        "invested": Decimal(counts["invested"]).quantize(CENT),
+        "cancelled": Decimal(counts["cancelled"]).quantize(CENT),
         "overdue_clients": overdue_clients,
         "overdue_amount": overdue_amount,
         "backfilled": False,
@@ -107,9 +108,11 @@ def snapshots_backfill(*, today: dt.date, first: dt.date | None = None) -> int:
     return written
 
 
-def trend(*, root: Investor | None, today: dt.date, months: int = 12) -> list[dict]:
-    """The cancelled share month by month: each past month's last snapshot, and today's
-    figure for the current month."""
+def trend(
+    *, root: Investor | None, today: dt.date, current: Decimal | None, months: int = 12
+) -> list[dict]:
+    """The cancelled share month by month: each past month's last snapshot, and `current`,
+    today's figure (`Figures.cancelled_share`), for the current month."""
     start = (today.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     rows = Snapshot.objects.filter(participant=root, as_of__gte=start, as_of__lt=today)
     last_days = (
@@ -119,6 +122,5 @@ def trend(*, root: Investor | None, today: dt.date, months: int = 12) -> list[di
         s.as_of.strftime("%Y-%m"): rules.share(s.cancelled, s.invested)
         for s in rows.filter(as_of__in=last_days)
     }
-    money = live.invested_and_cancelled(live.scope_of(root).values("pk"))
-    by_month[today.strftime("%Y-%m")] = rules.share(money["cancelled"], money["invested"])
+    by_month[today.strftime("%Y-%m")] = current
     return [{"month": m, "cancelled_share": by_month[m]} for m in sorted(by_month)]

@@ -155,7 +155,7 @@ def dashboard(request) -> HttpResponse:
     today = business_today()
     root = scope.root
     data = figures(root=root, today=today)
-    data.trend = snapshots.trend(root=root, today=today)
+    data.trend = snapshots.trend(root=root, today=today, current=data.cancelled_share)
     buckets = _bucket_rows(data, root)
     trend = [
         {

@@ -186,15 +186,13 @@ class Plan(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            # The Structure's and the reminders' "active plans overdue on D": a range on the
-            # oldest unpaid due date.
+            # The Structure's and the reminders' "active plans overdue on D": a date range.
             models.Index(
                 fields=["oldest_unpaid_due_date"],
                 name="plan_active_oldest_unpaid_idx",
                 condition=models.Q(status="active"),
             ),
-            # The nightly scan: active plans whose grace deadline is before the scan date
-            # (PlanQuerySet.past_grace filters on the same expression).
+            # The scan: grace deadline before the scan date (the expression past_grace reads).
             models.Index(
                 overdue.grace_deadline(),
                 name="plan_active_grace_idx",
@@ -202,8 +200,7 @@ class Plan(models.Model):
             ),
             # An investor's plans, and the Structure's overdue read per investor.
             models.Index(fields=["investor", "status"], name="plan_investor_status_idx"),
-            # The scan's cancellation notices and the digest's "plans cancelled": the plans
-            # cancelled in the last few days.
+            # The scan's notices and the digest's plans cancelled in the last few days.
             models.Index(
                 fields=["cancelled_on"],
                 name="plan_cancelled_on_idx",
@@ -281,15 +278,21 @@ class Installment(models.Model):
             ),
         ]
         indexes = [
-            # Overdue amounts (a plan's unpaid installments due before today), for the plan
-            # API, the scan and the Structure (a page, or the window of days left a page
-            # spans): what is owed is read from the index alone on PostgreSQL, not from
-            # every installment row.
+            # Overdue amounts (unpaid installments due before today) for the plan API, the scan
+            # and the Structure's rows, read from the index alone on PostgreSQL.
             models.Index(
                 fields=["plan", "due_date"],
                 include=["amount", "paid_amount"],
                 name="installment_unpaid_owed_idx",
                 condition=models.Q(paid_on__isnull=True),
+            ),
+            # The dashboard's installments not paid by their due date, by due date.
+            models.Index(
+                fields=["due_date"],
+                include=["plan"],
+                name="installment_fell_overdue_idx",
+                condition=models.Q(paid_on__isnull=True)
+                | models.Q(paid_on__gt=models.F("due_date")),
             ),
         ]
 

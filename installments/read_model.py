@@ -1,12 +1,14 @@
 """The investors' overdue read model, and the one door every plan write goes through.
 
 `Investor.oldest_unpaid_due_date` and `Investor.earliest_grace_deadline` summarise an
-investor's ACTIVE plans: the oldest unpaid due date and the earliest grace deadline. The
-columns sit on the investor's row, beside its tree path, so the Structure counts, filters
-and orders a 100,000-client structure from one index; this module is their only writer.
+investor's ACTIVE plans: the oldest unpaid due date and the earliest grace deadline;
+`Investor.plans_price` and `Investor.cancelled_price` the price of all their plans and of
+the cancelled ones. The columns sit on the investor's row, beside its tree path, so the
+Structure and the dashboard count, filter, order and sum a 100,000-client structure from one
+index; this module is their only writer.
 
-Like `Plan.oldest_unpaid_due_date` they are functions of payments, holds, restores and
-cancellations, never of the clock, so they cannot go stale: every service that writes a
+Like `Plan.oldest_unpaid_due_date` they are functions of plans bought, payments, holds,
+restores and cancellations, never of the clock, so they cannot go stale: every service that writes a
 plan does it inside `plans_changing()`, which refreshes the investors of the plans it
 touched in the same transaction. A test fails when a plan or installment row is written
 outside it (`tests/installments/test_plan_writes.py`).
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, models, transaction
+from django.db.models.functions import Coalesce
 
 from backoffice.lib.dates import business_today
 from clients.models import Investor, InvestorQuerySet
@@ -82,20 +85,21 @@ def in_plan_change() -> bool:
     return _CHANGES.get() is not None
 
 
-def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
-    """SELECT id, oldest unpaid due date, earliest grace deadline, and the overdue amount
-    with the days it holds for, over the ACTIVE plans of `investor_ids` (every investor for
-    None; NULLs and 0.00 for one without an active plan), one grouped LEFT JOIN. The amount's
-    days are taken around the business day; any day gives a true span."""
-    active = models.Q(plans__status=PlanStatus.ACTIVE)
-    span = overdue.overdue_amount_span(business_today())
+def _investors(investor_ids: list[int] | None) -> InvestorQuerySet:
     investors = Investor.objects.all()
     if investor_ids is not None:
         investors = investors.filter(pk__in=investor_ids)
+    return investors.order_by().annotate(ref=models.F("pk")).values("ref")
+
+
+def _investor_plans_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
+    """SELECT id, oldest unpaid due date, earliest grace deadline over the ACTIVE plans of
+    `investor_ids` (every investor for None; NULLs for one without an active plan), and the
+    price of all their plans and of the cancelled ones (0.00 for none): one grouped LEFT
+    JOIN of the plans."""
+    active = models.Q(plans__status=PlanStatus.ACTIVE)
     aggregate = (
-        investors.order_by()
-        .annotate(ref=models.F("pk"))
-        .values("ref")
+        _investors(investor_ids)
         .annotate(
             oldest=models.Min("plans__oldest_unpaid_due_date", filter=active),
             grace=models.Min(
@@ -103,17 +107,32 @@ def _investor_overdue_aggregate(investor_ids: list[int] | None) -> tuple[str, li
                 filter=active,
                 output_field=models.DateField(),
             ),
-            **span,
+            price=Coalesce(models.Sum("plans__price"), models.Value(rules.ZERO)),
+            cancelled=Coalesce(
+                models.Sum("plans__price", filter=models.Q(plans__status=PlanStatus.CANCELLED)),
+                models.Value(rules.ZERO),
+            ),
         )
-        .values_list("ref", "oldest", "grace", *span)
+        .values_list("ref", "oldest", "grace", "price", "cancelled")
     )
     return aggregate.query.sql_with_params()
 
 
+def _investor_amount_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
+    """SELECT id, the overdue amount and the days it holds for, over the unpaid installments
+    of the ACTIVE plans of `investor_ids` (0.00 and open days for none): one grouped LEFT JOIN
+    of the installments. The days are taken around the business day; any day gives a true
+    span (`rules.overdue_amount_span`)."""
+    span = overdue.overdue_amount_span(business_today())
+    aggregate = _investors(investor_ids).annotate(**span).values_list("ref", *span)
+    return aggregate.query.sql_with_params()
+
+
 def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -> int:
-    """Rewrite the Structure's read model (`Investor.oldest_unpaid_due_date`,
-    `Investor.earliest_grace_deadline`) of `investor_ids` (ids, or a queryset of ids read as
-    a subquery) from their active plans, in the caller's transaction. Returns the number of
+    """Rewrite the investors' read model (`Investor.oldest_unpaid_due_date`,
+    `Investor.earliest_grace_deadline`, `Investor.plans_price`, `Investor.cancelled_price`) of
+    `investor_ids` (ids, or a queryset of ids read as a subquery) from their plans, in the
+    caller's transaction. Returns the number of
     investors whose values changed.
 
     `plans_changing` calls it for every write to a plan; nothing else needs to. The
@@ -141,26 +160,46 @@ def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -
         return _overdue_update(ids) if ids else 0
 
 
+# The read model's columns, by the aggregate that computes them and its column's alias.
+PLAN_COLUMNS = {
+    "oldest_unpaid_due_date": "oldest",
+    "earliest_grace_deadline": "grace",
+    "plans_price": "price",
+    "cancelled_price": "cancelled",
+}
+AMOUNT_COLUMNS = {
+    "kept_overdue_amount": "amount",
+    "kept_overdue_from": "held_from",
+    "kept_overdue_until": "held_until",
+}
+
+
 def _overdue_update(ids: list[int] | None) -> int:
-    select, params = _investor_overdue_aggregate(ids)
+    """Rewrite the read model of `ids` (every investor for None): the plans' aggregate and the
+    installments' in two statements (joined together, the plan prices would be summed once
+    per installment); the number of investors either changed."""
+    changed: set[int] = set()
+    for aggregate, columns in (
+        (_investor_plans_aggregate, PLAN_COLUMNS),
+        (_investor_amount_aggregate, AMOUNT_COLUMNS),
+    ):
+        changed |= _update(*aggregate(ids), columns)
+    return len(changed)
+
+
+def _update(select: str, params, columns: dict[str, str]) -> set[int]:
+    """UPDATE the investors from `select` where a value differs; the ids written."""
     differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    columns = {
-        "oldest_unpaid_due_date": "oldest",
-        "earliest_grace_deadline": "grace",
-        "kept_overdue_amount": "amount",
-        "kept_overdue_from": "held_from",
-        "kept_overdue_until": "held_until",
-    }
     sql = (
         "UPDATE clients_investor AS i SET "
         + ", ".join(f"{column} = agg.{value}" for column, value in columns.items())
         + f" FROM ({select}) AS agg WHERE i.id = agg.ref AND ("
         + " OR ".join(f"i.{column} {differs} agg.{value}" for column, value in columns.items())
-        + ")"
+        + ") RETURNING i.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return {row[0] for row in cursor.fetchall()}
 
 
 def investor_overdue_refresh_all() -> int:

@@ -32,30 +32,43 @@ START = dt.date(2025, 1, 1)
 DAY = dt.timedelta(days=1)
 
 
-def recomputed() -> dict[int, tuple[dt.date | None, dt.date | None]]:
-    """The read model computed from scratch, in Python, from the plans and the pure rules."""
-    expected: dict[int, tuple[dt.date | None, dt.date | None]] = {
+def recomputed() -> dict[int, tuple]:
+    """The read model computed from scratch, in Python, from the plans and the pure rules:
+    (oldest unpaid due date, earliest grace deadline) over the active plans, and the price
+    of all the plans and of the cancelled ones."""
+    dates: dict[int, tuple[dt.date | None, dt.date | None]] = {
         pk: (None, None) for pk in Investor.objects.values_list("pk", flat=True)
     }
-    for plan in Plan.objects.filter(status=PlanStatus.ACTIVE):
-        oldest, grace = expected[plan.investor_id]
+    prices = {pk: (ZERO, ZERO) for pk in dates}
+    for plan in Plan.objects.all():
+        price, cancelled = prices[plan.investor_id]
+        if plan.status == PlanStatus.CANCELLED:
+            cancelled += plan.price
+        prices[plan.investor_id] = (price + plan.price, cancelled)
+        if plan.status != PlanStatus.ACTIVE:
+            continue
+        oldest, grace = dates[plan.investor_id]
         deadline = rules.grace_deadline(
             plan.oldest_unpaid_due_date,
             hold_until=plan.hold_until,
             extended_to=plan.grace_extended_to,
         )
-        expected[plan.investor_id] = (
+        dates[plan.investor_id] = (
             min(filter(None, (oldest, plan.oldest_unpaid_due_date))),
             min(filter(None, (grace, deadline))),
         )
-    return expected
+    return {pk: (*dates[pk], *prices[pk]) for pk in dates}
 
 
-def stored() -> dict[int, tuple[dt.date | None, dt.date | None]]:
+def stored() -> dict[int, tuple]:
     return {
-        pk: (oldest, grace)
-        for pk, oldest, grace in Investor.objects.values_list(
-            "pk", "oldest_unpaid_due_date", "earliest_grace_deadline"
+        pk: tuple(values)
+        for pk, *values in Investor.objects.values_list(
+            "pk",
+            "oldest_unpaid_due_date",
+            "earliest_grace_deadline",
+            "plans_price",
+            "cancelled_price",
         )
     }
 
@@ -82,6 +95,9 @@ def kept() -> dict[int, tuple]:
             "pk", "kept_overdue_amount", "kept_overdue_from", "kept_overdue_until"
         )
     }
+
+
+ZERO = Decimal("0.00")
 
 
 class Replay:
@@ -213,7 +229,7 @@ def test_refreshing_every_investor_repairs_a_read_model_written_behind_its_back(
     investor = InvestorFactory()
     make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
     Investor.objects.filter(pk=investor.pk).update(
-        oldest_unpaid_due_date=None, earliest_grace_deadline=None
+        oldest_unpaid_due_date=None, earliest_grace_deadline=None, plans_price=ZERO
     )
     assert investor_overdue_refresh_all() == 1
     assert stored() == recomputed()
