@@ -195,7 +195,7 @@ def _update(select: str, params, columns: dict[str, str]) -> set[int]:
         + ", ".join(f"{column} = agg.{value}" for column, value in columns.items())
         + f" FROM ({select}) AS agg WHERE i.id = agg.ref AND ("
         + " OR ".join(f"i.{column} {differs} agg.{value}" for column, value in columns.items())
-        + ") RETURNING i.id"
+        + ") RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
