@@ -18,6 +18,8 @@ class Scale:
     # Timed repetitions: scan runs (median), Structure requests (p50/p95), load seconds.
     scan_runs: int
     structure_requests: int
+    # The dashboard request's repeats (at full scale it takes seconds: fewer).
+    dashboard_requests: int
     load_seconds: float
     # The per-plan ORM loop is timed on at most this many active plans, then extrapolated.
     naive_sample: int
@@ -33,6 +35,7 @@ SCALES = {
         page=50,
         scan_runs=3,
         structure_requests=40,
+        dashboard_requests=5,
         load_seconds=20,
         naive_sample=20_000,
     ),
@@ -47,6 +50,7 @@ SCALES = {
         page=50,
         scan_runs=3,
         structure_requests=40,
+        dashboard_requests=40,
         load_seconds=8,
         naive_sample=20_000,
     ),
@@ -60,6 +64,7 @@ SCALES = {
         page=1,
         scan_runs=1,
         structure_requests=3,
+        dashboard_requests=3,
         load_seconds=0.5,
         naive_sample=20_000,
     ),

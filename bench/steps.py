@@ -214,7 +214,7 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     )
     logger.info("timing the dashboard request")
     result.update(
-        structure_timing.measure_dashboard(portfolio["top_token"], scale.structure_requests)
+        structure_timing.measure_dashboard(portfolio["top_token"], scale.dashboard_requests)
     )
     if explain:
         result["explain"] = measure.explain(scan_date, portfolio["top_token"], scale.page)
