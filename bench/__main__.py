@@ -14,7 +14,7 @@ from pathlib import Path
 from .scale import SCALES, SIZE_FACTOR
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -70,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     scale_out.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     scale_out.add_argument("--runs", type=int, default=1)
     scale_out.add_argument("--out", type=Path)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(format="bench %(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bench").setLevel(logging.INFO)
 

@@ -366,18 +366,25 @@ def table(figures: dict, details: dict) -> str:
         f"reminders: {details['reminders']['queued']} rows written and handed to the broker "
         f"in {details['reminders']['broker_messages']} messages, "
         f"{details['reminders']['seconds']:.3f} s",
-        f"delivery: {details['delivery']['rows']} SMS reminders to a fake gateway "
-        f"({details['delivery']['gateway_latency_ms']:g} ms a request), seconds per run by "
-        f"workers {json.dumps(details['delivery']['runs'])}",
+        *_workers_lines(details),
+        f"databases: {details['databases']}",
+        f"machine: {json.dumps(details['machine'])}",
+    ]
+    return "\n".join(lines)
+
+
+def _workers_lines(details: dict) -> list[str]:
+    delivery = details["delivery"]
+    return [
+        f"delivery: {delivery['rows']} SMS reminders to a fake gateway "
+        f"({delivery['gateway_latency_ms']:g} ms a request), seconds per run by "
+        f"workers {json.dumps(delivery['runs'])}",
         *(
             scale_out.lines(details["scale_out"])
             if details.get("scale_out")
             else ["scan scaled out: not at this scale (python -m bench scale-out)"]
         ),
-        f"databases: {details['databases']}",
-        f"machine: {json.dumps(details['machine'])}",
     ]
-    return "\n".join(lines)
 
 
 def write(out: Path, figures: dict, details: dict, plans: dict) -> None:

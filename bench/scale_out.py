@@ -154,66 +154,90 @@ class _Sampler:
         self.thread.join(timeout=10)
 
 
+def _dsn() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    dsn = f"dbname={db['NAME']} user={db['USER']} host={db['HOST'] or '127.0.0.1'} "
+    dsn += f"port={db['PORT'] or 5432}"
+    return dsn + (f" password={db['PASSWORD']}" if db["PASSWORD"] else "")
+
+
+def _timed_scan(pool, *, scan_date, timeout: float) -> dict:
+    """The scan from its start to the last chunk closing its run, sampled meanwhile."""
+    from reminders.models import ScanRun
+    from reminders.scan import scan
+
+    from . import workers
+    from .measure import scan_moment
+
+    cpu_before = pool.cpu_seconds()
+    with _Sampler(_dsn()) as sampler:
+        backend_before = workers.backend_cpu_seconds(sorted(sampler.pids))
+        started = time.perf_counter()
+        report = scan(scan_date=scan_date, now=scan_moment(scan_date), trigger="bench")
+        serial = time.perf_counter() - started
+        deadline = started + timeout
+        while not ScanRun.objects.filter(pk=report.run.pk, finished_at__isnull=False).exists():
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the scan took over {timeout:.0f} s")
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        time.sleep(0.1)  # one more sample after the end, for the pids
+    return {
+        "run": report.run,
+        "wall_seconds": wall,
+        "serial_seconds": serial,
+        # Backends that connected during the run count from 0 (a new connection).
+        "backend_cpu_seconds": workers.backend_cpu_seconds(sorted(sampler.pids)) - backend_before,
+        "worker_cpu_seconds": [
+            round(after - before, 2)
+            for after, before in zip(pool.cpu_seconds(), cpu_before, strict=True)
+        ],
+        "lock_wait_seconds": sum(sampler.lock_samples.values()) * sampler.every,
+        "lock_waits": sampler.lock_samples,
+        "samples": sampler.samples,
+        "chunk_seconds": pool.task_seconds("reminders.run_scan_chunk"),
+    }
+
+
 def scan_with_workers(*, count: int, timeout: float = 1800) -> dict:
     """Run tonight's scan of this portfolio with `count` workers taking its chunks."""
     import datetime as dt
     import os
 
     import redis
+    from celery import current_app
     from django.conf import settings
     from django.db import connection
 
-    from reminders.models import Reminder, ScanChunk, ScanRun
-    from reminders.scan import scan
+    from reminders.models import Reminder, ScanChunk
 
     from . import workers
-    from .measure import scan_moment
     from .steps import _meta
 
     scan_date = dt.date.fromisoformat(_meta("portfolio")["today"])
     broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
     broker.flushdb()
-    env = {"BENCH_HOLD_DELIVERIES": "1", "CONN_MAX_AGE": "600"}
-    from celery import current_app
-
     # This process hands over too (a chunk run here if the broker fails).
     current_app.conf.task_routes = {"reminders.deliver_batch": {"queue": HELD_QUEUE}}
-    db = connection.settings_dict
-    dsn = f"dbname={db['NAME']} user={db['USER']} host={db['HOST'] or '127.0.0.1'} " + (
-        f"port={db['PORT'] or 5432}" + (f" password={db['PASSWORD']}" if db["PASSWORD"] else "")
-    )
+    env = {"BENCH_HOLD_DELIVERIES": "1", "CONN_MAX_AGE": "600"}
     try:
         with workers.running(count, env, name="scan") as pool:
-            cpu_before = pool.cpu_seconds()
-            with _Sampler(dsn) as sampler:
-                backend_before = workers.backend_cpu_seconds(sorted(sampler.pids))
-                started = time.perf_counter()
-                report = scan(scan_date=scan_date, now=scan_moment(scan_date), trigger="bench")
-                serial = time.perf_counter() - started
-                run = report.run
-                deadline = started + timeout
-                while not ScanRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists():
-                    if time.perf_counter() > deadline:
-                        raise RuntimeError(f"the scan with {count} worker(s) took over {timeout} s")
-                    time.sleep(0.02)
-                wall = time.perf_counter() - started
-                time.sleep(0.1)  # one more sample after the end, for the pids
-            # Backends that connected during the run: their CPU from 0 (a new connection).
-            backend_cpu = workers.backend_cpu_seconds(sorted(sampler.pids)) - backend_before
-            cpu = [round(a - b, 2) for a, b in zip(pool.cpu_seconds(), cpu_before, strict=True)]
-            chunk_seconds = pool.task_seconds("reminders.run_scan_chunk")
+            result = _timed_scan(pool, scan_date=scan_date, timeout=timeout)
     finally:
         broker.flushdb()
+    run = result.pop("run")
     run.refresh_from_db()
     if run.errors:
         raise RuntimeError(f"the scan with {count} worker(s) failed: {run.errors}")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_total_relation_size('reminders_reminder')")
         outbox_bytes = cursor.fetchone()[0]
+    chunk_seconds = result.pop("chunk_seconds")
     return {
+        **result,
         "workers": count,
-        "wall_seconds": wall,
-        "serial_seconds": serial,
         "plans_cancelled": run.plans_cancelled,
         "chunks": ScanChunk.objects.filter(run=run).count(),
         "chunk_size": settings.REMINDER_CHUNK_SIZE,
@@ -225,9 +249,4 @@ def scan_with_workers(*, count: int, timeout: float = 1800) -> dict:
             "max": max(chunk_seconds, default=0.0),
             "sum": round(sum(chunk_seconds), 3),
         },
-        "worker_cpu_seconds": cpu,
-        "backend_cpu_seconds": backend_cpu,
-        "lock_wait_seconds": sum(sampler.lock_samples.values()) * sampler.every,
-        "lock_waits": sampler.lock_samples,
-        "samples": sampler.samples,
     }
