@@ -10,7 +10,7 @@ from bench.gateway import FakeGateway
 from bench.scale import SCALES
 from reminders import channels
 from reminders.models import Reminder
-from tests.reminders.conftest import database_url, own_redis  # noqa: F401
+from tests.reminders.conftest import database_url, own_redis, seed_defaults  # noqa: F401
 
 
 def _sms(gateway: FakeGateway, settings) -> channels.HttpSmsGateway:
@@ -45,6 +45,7 @@ def test_delivery_sends_every_reminder_with_one_worker_then_two_and_forgets_its_
     monkeypatch,
     own_redis,  # noqa: F811
 ):
+    seed_defaults()  # an earlier transactional test's flush removed the migrations' cadence
     generate.load_portfolio(scale=SCALES["tiny"], today=business_today())
     before = set(Reminder.objects.values_list("pk", flat=True))
     # The workers read the test database and this test's own Redis.

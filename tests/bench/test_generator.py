@@ -25,7 +25,10 @@ from installments.models import (
 )
 from installments.read_model import investor_overdue_refresh_all, investors_with_overdue
 from installments.services import plans_cancel_expired, plans_to_cancel
-from tests.reminders.conftest import own_redis  # noqa: F401  (a Redis of the test's own)
+from tests.reminders.conftest import (
+    own_redis,  # noqa: F401  (a Redis of the test's own)
+    seed_defaults,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -247,6 +250,9 @@ def test_the_harness_writes_every_figure(tmp_path, monkeypatch, own_redis):  # n
     # reminders_per_second publishes to a broker, and the delivery and the scan scaled out
     # start workers on it: a redis-server of this test's own.
     monkeypatch.setenv("BENCH_BROKER_URL", own_redis.url)
+    # The cadence the delivery's rows follow (an earlier transactional test's flush removed
+    # the migrations' rows).
+    seed_defaults()
     database = connection.settings_dict["NAME"]
     connection.close()  # the 10x copy is made from this database as a template
 
