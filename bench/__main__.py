@@ -14,7 +14,7 @@ from pathlib import Path
 from .scale import SCALES, SIZE_FACTOR
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -48,7 +48,33 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--explain", action="store_true")
     measure.add_argument("--out", type=Path, required=True)
 
-    args = parser.parse_args(argv)
+    delivery = commands.add_parser("delivery")
+    delivery.add_argument("--scale", choices=sorted(SCALES), required=True)
+    delivery.add_argument("--out", type=Path, required=True)
+
+    last_night = commands.add_parser("last-night")
+    last_night.add_argument("--out", type=Path, required=True)
+
+    scan_workers = commands.add_parser("scan-workers")
+    scan_workers.add_argument("--workers", type=int, required=True)
+    scan_workers.add_argument("--out", type=Path, required=True)
+
+    scale_out = commands.add_parser(
+        "scale-out", help="the scan with 1, 2, 4 worker processes, each on a fresh copy"
+    )
+    scale_out.add_argument(
+        "--server",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
+    )
+    scale_out.add_argument("--database", required=True, help="the portfolio to copy")
+    scale_out.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    scale_out.add_argument("--runs", type=int, default=1)
+    scale_out.add_argument("--out", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(format="bench %(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bench").setLevel(logging.INFO)
 
@@ -69,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
 
+    if args.command == "scale-out":
+        return _scale_out(args)
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
 
@@ -79,11 +108,38 @@ def main(argv: list[str] | None = None) -> int:
         result = steps.prepare(scale_name=args.scale, regenerate=args.regenerate, today=args.today)
     elif args.command == "grow":
         result = steps.grow(factor=args.factor)
+    elif args.command == "delivery":
+        result = steps.measure_delivery(scale_name=args.scale)
+    elif args.command == "last-night":
+        result = steps.last_night_of_portfolio()
+    elif args.command == "scan-workers":
+        from .scale_out import scan_with_workers
+
+        result = scan_with_workers(count=args.workers)
     else:
         result = steps.measure_database(
             scale_name=args.scale, naive=args.naive, explain=args.explain
         )
     args.out.write_text(json.dumps(result, default=str))
+    return 0
+
+
+def _scale_out(args) -> int:
+    from . import scale_out
+
+    if any(count < 1 for count in args.workers) or args.runs < 1:
+        print("bench: --workers and --runs take whole numbers of 1 or more", file=sys.stderr)
+        return 2
+    try:
+        summary = scale_out.measure(
+            args.server.rstrip("/"), args.database, tuple(args.workers), runs=args.runs
+        )
+    except Exception as error:  # a message and a non-zero exit, not a traceback
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(scale_out.lines(summary)))
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg2
 
-from . import load
+from . import load, scale_out
 from .endpoints import DASHBOARD_PATH, HELLO_PATH, structure_url
 from .scale import SCALES, SIZE_FACTOR
 
@@ -44,6 +44,9 @@ KEYS = (
     "api_vs_hello",
     "dashboard_p95_ms",
     "dashboard_queries",
+    "delivery_per_second_1",
+    "delivery_per_second_2",
+    "delivery_scaling",
 )
 TARGETS = {
     "scan_vs_floor": ("≤", 1.5),
@@ -57,6 +60,7 @@ TARGETS = {
     "structure_queries": ("≤", 6),
     "api_vs_hello": ("≥", 0.3),
     "dashboard_p95_ms": ("≤", 100),
+    "delivery_scaling": ("≥", 1.8),
 }
 
 
@@ -170,6 +174,8 @@ def run(
     at_base = _step(server, base, "measure", "--scale", scale_name, "--naive", "--explain")
     logger.info("measuring %s", tenfold)
     at_tenfold = _step(server, tenfold, "measure", "--scale", scale_name)
+    logger.info("timing delivery on %s", base)
+    at_base.update(_step(server, base, "delivery", "--scale", scale_name))
     if not keep_size_copy:
         drop(server, tenfold)
 
@@ -181,6 +187,11 @@ def run(
             port, structure_url(scale.page), auth, scale.load_seconds
         )
 
+    # Last: it copies the base database, which no other process may hold open then.
+    scaled_out = (
+        scale_out.measure(server, base, scale.scale_out_workers) if scale.scale_out_workers else {}
+    )
+
     loads = {"structure": structure_rps, "hello": hello_rps}
     figures = _figures(at_base, at_tenfold, loads)
     details = {
@@ -189,6 +200,7 @@ def run(
         "portfolio": {k: v for k, v in portfolio.items() if k != "top_token"},
         "grown": grown,
         **_measured_details(at_base, at_tenfold, loads, scale.page),
+        "scale_out": scaled_out,
         "machine": machine(server),
     }
     write(out, figures, details, at_base.get("explain", {}))
@@ -213,6 +225,9 @@ def _figures(at_base: dict, at_tenfold: dict, loads: dict) -> dict:
         "api_vs_hello": loads["structure"] / loads["hello"],
         "dashboard_p95_ms": at_base["dashboard_p95_ms"],
         "dashboard_queries": at_base["dashboard_queries"],
+        "delivery_per_second_1": at_base["delivery_per_second_1"],
+        "delivery_per_second_2": at_base["delivery_per_second_2"],
+        "delivery_scaling": at_base["delivery_scaling"],
     }
     return {key: _round(figures[key]) for key in KEYS}
 
@@ -244,6 +259,11 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "gunicorn_workers": load.WORKERS,
             "concurrency": load.CONCURRENCY,
         },
+        "delivery": {
+            key[len("delivery_") :]: at_base[key]
+            for key in ("delivery_rows", "delivery_runs", "delivery_most_in_flight")
+        }
+        | {"gateway_latency_ms": at_base["delivery_gateway_latency_ms"]},
         "dashboard": {
             "path": DASHBOARD_PATH,
             "clients": at_base["dashboard_clients"],
@@ -346,10 +366,25 @@ def table(figures: dict, details: dict) -> str:
         f"reminders: {details['reminders']['queued']} rows written and handed to the broker "
         f"in {details['reminders']['broker_messages']} messages, "
         f"{details['reminders']['seconds']:.3f} s",
+        *_workers_lines(details),
         f"databases: {details['databases']}",
         f"machine: {json.dumps(details['machine'])}",
     ]
     return "\n".join(lines)
+
+
+def _workers_lines(details: dict) -> list[str]:
+    delivery = details["delivery"]
+    return [
+        f"delivery: {delivery['rows']} SMS reminders to a fake gateway "
+        f"({delivery['gateway_latency_ms']:g} ms a request), seconds per run by "
+        f"workers {json.dumps(delivery['runs'])}",
+        *(
+            scale_out.lines(details["scale_out"])
+            if details.get("scale_out")
+            else ["scan scaled out: not at this scale (python -m bench scale-out)"]
+        ),
+    ]
 
 
 def write(out: Path, figures: dict, details: dict, plans: dict) -> None:

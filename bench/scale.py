@@ -23,6 +23,11 @@ class Scale:
     load_seconds: float
     # The per-plan ORM loop is timed on at most this many active plans, then extrapolated.
     naive_sample: int
+    # Delivery throughput: reminders sent per timed run, and runs per number of workers.
+    delivery_rows: int
+    delivery_runs: int
+    # The scan scaled out: worker processes to time it with.
+    scale_out_workers: tuple[int, ...]
 
 
 SCALES = {
@@ -38,6 +43,10 @@ SCALES = {
         dashboard_requests=5,
         load_seconds=20,
         naive_sample=20_000,
+        delivery_rows=1_000,
+        delivery_runs=3,
+        # Slow (a fresh copy of the database per run): `python -m bench scale-out`.
+        scale_out_workers=(),
     ),
     # 1/50 of full, except a larger share of investors in the top structure so that page 50
     # of its overdue clients exists.
@@ -53,6 +62,9 @@ SCALES = {
         dashboard_requests=40,
         load_seconds=8,
         naive_sample=20_000,
+        delivery_rows=600,
+        delivery_runs=2,
+        scale_out_workers=(1, 2, 4),
     ),
     # For the test suite: every state present, seconds to build.
     "tiny": Scale(
@@ -67,6 +79,9 @@ SCALES = {
         dashboard_requests=3,
         load_seconds=0.5,
         naive_sample=20_000,
+        delivery_rows=40,
+        delivery_runs=1,
+        scale_out_workers=(1, 2),
     ),
 }
 

@@ -184,6 +184,19 @@ def last_night(today: dt.date) -> dict:
     return {"last_night": "written", "last_night_reminders": written}
 
 
+def last_night_of_portfolio() -> dict:
+    """`last_night` for the portfolio's own day (the scan scaled out copies it after)."""
+    return last_night(dt.date.fromisoformat(_meta("portfolio")["today"]))
+
+
+def measure_delivery(*, scale_name: str) -> dict:
+    from . import delivery
+
+    scale = SCALES[scale_name]
+    logger.info("timing delivery with one worker, then two, against a fake gateway")
+    return delivery.measure_delivery(rows=scale.delivery_rows, runs=scale.delivery_runs)
+
+
 def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     scale = SCALES[scale_name]
     if migrate():  # the tenfold copy, made from an older schema

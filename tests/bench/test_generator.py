@@ -26,7 +26,10 @@ from installments.models import (
 )
 from installments.read_model import investor_overdue_refresh_all, investors_with_overdue
 from installments.services import plans_cancel_expired, plans_to_cancel
-from tests.reminders.conftest import redis_broker  # noqa: F401  (the tests' own Redis db)
+from tests.reminders.conftest import (
+    own_redis,  # noqa: F401  (a Redis of the test's own)
+    seed_defaults,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -244,10 +247,20 @@ def _server_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
 
 
+def _databases_named(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        return cursor.fetchone() is not None
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_harness_writes_every_figure(tmp_path, monkeypatch, redis_broker):  # noqa: F811
-    # reminders_per_second publishes to a broker: the tests' own Redis database.
-    monkeypatch.setenv("BENCH_BROKER_URL", redis_broker)
+def test_the_harness_writes_every_figure(tmp_path, monkeypatch, own_redis):  # noqa: F811
+    # reminders_per_second publishes to a broker, and the delivery and the scan scaled out
+    # start workers on it: a redis-server of this test's own.
+    monkeypatch.setenv("BENCH_BROKER_URL", own_redis.url)
+    # The cadence the delivery's rows follow (an earlier transactional test's flush removed
+    # the migrations' rows).
+    seed_defaults()
     database = connection.settings_dict["NAME"]
     connection.close()  # the 10x copy is made from this database as a template
 
@@ -267,4 +280,13 @@ def test_the_harness_writes_every_figure(tmp_path, monkeypatch, redis_broker):  
     report = (tmp_path / "last-report.txt").read_text()
     assert "rescan wrote 0 rows" in report
     assert "handed to the broker" in report
+    # Delivery: one worker, then two, every reminder sent through the fake gateway.
+    assert figures["delivery_scaling"] == pytest.approx(
+        figures["delivery_per_second_2"] / figures["delivery_per_second_1"], rel=0.01
+    )
+    assert "SMS reminders to a fake gateway" in report
+    # The scan scaled out: one line per number of workers, each run closed by its chunks.
+    for count in TINY.scale_out_workers:
+        assert f"scan with {count} worker(s): " in report
+    assert not _databases_named(f"{database}_scaleout")
     assert "=== scan floor" in (tmp_path / "last-explain.txt").read_text()
