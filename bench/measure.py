@@ -423,7 +423,7 @@ def measure_reminders(scan_date: dt.date) -> dict:
     from celery import current_app
     from django.test import TestCase
 
-    current_app.conf.task_always_eager = False
+    eager, current_app.conf.task_always_eager = current_app.conf.task_always_eager, False
     broker = redis.Redis.from_url(current_app.conf.broker_url)
     broker.flushdb()
     before = _outbox_rows()
@@ -439,6 +439,7 @@ def measure_reminders(scan_date: dt.date) -> dict:
         messages, handed = _handed_over(broker)
     finally:
         broker.flushdb()
+        current_app.conf.task_always_eager = eager
     if handed != rows:
         raise RuntimeError(f"{rows} reminder rows written but {handed} handed to the broker")
     return {

@@ -10,7 +10,12 @@ from bench.gateway import FakeGateway
 from bench.scale import SCALES
 from reminders import channels
 from reminders.models import Reminder
-from tests.reminders.conftest import database_url, own_redis, seed_defaults  # noqa: F401
+from tests.reminders.conftest import (  # noqa: F401
+    broker_pools_closed,
+    database_url,
+    own_redis,
+    seed_defaults,
+)
 
 
 def _sms(gateway: FakeGateway, settings) -> channels.HttpSmsGateway:
@@ -48,19 +53,21 @@ def test_delivery_sends_every_reminder_with_one_worker_then_two_and_forgets_its_
     seed_defaults()  # an earlier transactional test's flush removed the migrations' cadence
     generate.load_portfolio(scale=SCALES["tiny"], today=business_today())
     before = set(Reminder.objects.values_list("pk", flat=True))
+    from backoffice.celery import app
+
+    # Saved before the environment names this test's Redis: Celery reads CELERY_BROKER_URL
+    # from the environment first.
+    saved = app.conf.broker_url, app.conf.task_always_eager
     # The workers read the test database and this test's own Redis.
     monkeypatch.setenv("DATABASE_URL", database_url())
     monkeypatch.setenv("CELERY_BROKER_URL", own_redis.url)
     monkeypatch.setenv("CELERY_TASK_ALWAYS_EAGER", "false")
-    from backoffice.celery import app
-
-    saved = app.conf.broker_url, app.conf.task_always_eager
     app.conf.broker_url, app.conf.task_always_eager = own_redis.url, False
     try:
         result = delivery.measure_delivery(rows=30, runs=1, timeout=120)
     finally:
         app.conf.broker_url, app.conf.task_always_eager = saved
-        app.pool.force_close_all()
+        broker_pools_closed(app)
 
     assert result["delivery_rows"] == 30
     for count in ("1", "2"):

@@ -346,7 +346,16 @@ def fault_workers(transactional_db, own_redis, tmp_path, monkeypatch):
     yield pool
     pool.stop_all()
     app.conf.broker_url, app.conf.task_always_eager = saved
-    app.pool.force_close_all()  # no connection to this test's broker outlives it
+    broker_pools_closed(app)  # no connection to this test's broker outlives it
+
+
+def broker_pools_closed(app) -> None:
+    """Close the app's broker connections and forget its pools, so that the next publish
+    opens a pool on the broker the settings name again: a closed pool refuses every acquire
+    ("Acquire on closed pool"). Celery forgets them the same way after a fork."""
+    app.pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 FAULT_TABLE: list[dict] = []
