@@ -7,10 +7,8 @@ opt-outs, time zones and hours. Runs on SQLite and, in the PostgreSQL pass, on P
 import datetime as dt
 import json
 import random
-from contextlib import contextmanager
 
 import pytest
-from django.db import transaction
 
 from installments.models import Plan, PlanStatus
 from installments.read_model import plans_changing
@@ -21,26 +19,13 @@ from reminders.scan.sql import reminders_insert, sql_steps
 from tests.factories import InvestorFactory, make_plan
 
 from .conftest import business_moment
+from .test_scan_scope import undone
 
 pytestmark = pytest.mark.django_db
 
 DAY = dt.timedelta(days=1)
 TODAY = dt.date(2025, 6, 16)
 ZONES = ["", "Asia/Kolkata", "America/New_York", "Pacific/Auckland", "Europe/London"]
-
-
-class _Undo(Exception):
-    pass
-
-
-@contextmanager
-def undone():
-    try:
-        with transaction.atomic():
-            yield
-            raise _Undo
-    except _Undo:
-        pass
 
 
 def _portfolio(rng: random.Random) -> list[int]:
