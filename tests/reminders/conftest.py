@@ -350,10 +350,15 @@ def fault_workers(transactional_db, own_redis, tmp_path, monkeypatch):
 
 
 def broker_pools_closed(app) -> None:
-    """Close the app's broker connections and forget its pools, so that the next publish
-    opens a pool on the broker the settings name again: a closed pool refuses every acquire
-    ("Acquire on closed pool"). Celery forgets them the same way after a fork."""
-    app.pool.force_close_all()
+    """Close every broker connection and forget the pools, so that the next publish opens a
+    pool on the broker the settings name again, as Celery does after a fork.
+
+    kombu keeps its pools in a registry keyed by the broker's address: closing only the app's
+    pool would leave a closed pool there, which refuses every later acquire ("Acquire on
+    closed pool"), even an eager task's, for the next test that names the same broker."""
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 
