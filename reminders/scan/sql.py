@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -96,8 +97,96 @@ def _present(column: str) -> str:
     return f"trim(COALESCE({column}, ''), {blank.replace('chr(', 'char(')}) <> ''"
 
 
+def _marks(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def _table_name(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass
+class _Parts:
+    """The statement's pieces, each with its parameters in the order they appear in it: the
+    WITH tables, the subjects (one SELECT of (investor, kind, plan, installment) per kind of
+    step) and the join of the quiet moments."""
+
+    tables: list[str] = field(default_factory=list)
+    table_params: list = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    subject_params: list = field(default_factory=list)
+
+    def add_table(self, name: str, columns: str, rows: list[tuple]) -> None:
+        table, values = _table(name, columns, rows)
+        self.tables.append(table)
+        self.table_params += values
+
+
+def _window_subject(parts: _Parts, plan_ids: list, windows, scan_date: dt.date) -> None:
+    """The active plans whose oldest unpaid installment is in a step's window tonight."""
+    in_range = due_date_range(windows, scan_date)
+    if in_range is None:
+        return
+    adapt = connection.ops.adapt_datefield_value
+    earliest, latest = in_range
+    ranges = [
+        (window.code, adapt(start), adapt(end))
+        for window in windows
+        for start, end in [due_dates_of(window, scan_date)]
+    ]
+    parts.add_table("window_dates", "kind, due_from, due_to", ranges)
+    plan, installment = _table_name(Plan), _table_name(Installment)
+    # Reminders are about the oldest unpaid installment: it sets the grace deadline.
+    parts.subjects.append(f"""
+        SELECT p.investor_id AS investor_id, w.kind AS kind, p.id AS plan_id,
+               n.id AS installment_id
+        FROM {plan} p
+        JOIN {installment} n ON n.plan_id = p.id AND n.due_date = p.oldest_unpaid_due_date
+        JOIN window_dates w ON n.due_date BETWEEN w.due_from AND w.due_to
+        WHERE p.id IN ({_marks(plan_ids)}) AND p.status = %s
+          AND p.oldest_unpaid_due_date BETWEEN %s AND %s
+          AND (p.hold_until IS NULL OR p.hold_until < %s) AND n.paid_on IS NULL""")
+    parts.subject_params += [
+        *plan_ids,
+        PlanStatus.ACTIVE.value,
+        adapt(earliest),
+        adapt(latest),
+        adapt(scan_date),
+    ]
+
+
+def _notice_subject(parts: _Parts, plan_ids: list, notices, scan_date: dt.date) -> None:
+    """The plans cancelled within the cancellation notice's window."""
+    if not notices:
+        return
+    adapt = connection.ops.adapt_datefield_value
+    parts.add_table("notice", "kind", [(step.code,) for step in notices])
+    parts.subjects.append(f"""
+        SELECT p.investor_id, s.kind, p.id, CAST(NULL AS BIGINT)
+        FROM {_table_name(Plan)} p CROSS JOIN notice s
+        WHERE p.id IN ({_marks(plan_ids)}) AND p.status = %s AND p.cancelled_on >= %s
+          AND p.cancelled_on <= %s""")
+    parts.subject_params += [
+        *plan_ids,
+        PlanStatus.CANCELLED.value,
+        adapt(notice_from(scan_date)),
+        adapt(scan_date),
+    ]
+
+
+def _quiet_join(parts: _Parts, now: dt.datetime) -> tuple[str, list, str, str]:
+    """The LEFT JOIN on the quiet moments (when anybody is inside quiet hours at `now`), its
+    parameters, and the expressions of `scheduled_for` and `dispatched_at`."""
+    quiet, quiet_params, channels = _quiet_hours(now)
+    if not quiet:
+        return "", [], "%s", "%s"
+    parts.tables.append(quiet)
+    parts.table_params += quiet_params
+    join = (
+        f"LEFT JOIN quiet q ON q.zone = COALESCE(i.time_zone, '') "
+        f"AND c.channel IN ({_marks(channels)})"
+    )
+    return join, channels, "COALESCE(q.moment, %s)", "CASE WHEN q.zone IS NULL OR q.due THEN %s END"
 
 
 def reminders_insert(
@@ -110,98 +199,37 @@ def reminders_insert(
     steps = sql_steps(steps)
     windows = windows_by_recipient(steps).get(Recipient.INVESTOR, [])
     notices = [step for step in steps if step.trigger == Trigger.CANCELLED]
-    if not plan_ids or not (windows or notices):
-        return []
-    ops = connection.ops
-    day = ops.adapt_datefield_value(scan_date)
-    at = ops.adapt_datetimefield_value(now)
-    ids = ", ".join(["%s"] * len(plan_ids))
-    plan, installment = _table_name(Plan), _table_name(Installment)
-    tables, params = [], []
-    subjects, subject_params = [], []
-    in_range = due_date_range(windows, scan_date)
-    if in_range is not None:
-        earliest, latest = in_range
-        ranges = [
-            (window.code, ops.adapt_datefield_value(start), ops.adapt_datefield_value(end))
-            for window in windows
-            for start, end in [due_dates_of(window, scan_date)]
-        ]
-        table, values = _table("window_dates", "kind, due_from, due_to", ranges)
-        tables.append(table)
-        params += values
-        # Reminders are about the oldest unpaid installment: it sets the grace deadline.
-        subjects.append(f"""
-            SELECT p.investor_id AS investor_id, w.kind AS kind, p.id AS plan_id,
-                   n.id AS installment_id
-            FROM {plan} p
-            JOIN {installment} n ON n.plan_id = p.id AND n.due_date = p.oldest_unpaid_due_date
-            JOIN window_dates w ON n.due_date BETWEEN w.due_from AND w.due_to
-            WHERE p.id IN ({ids}) AND p.status = %s
-              AND p.oldest_unpaid_due_date BETWEEN %s AND %s
-              AND (p.hold_until IS NULL OR p.hold_until < %s) AND n.paid_on IS NULL""")
-        subject_params += [
-            *plan_ids,
-            PlanStatus.ACTIVE.value,
-            ops.adapt_datefield_value(earliest),
-            ops.adapt_datefield_value(latest),
-            day,
-        ]
-    if notices:
-        table, values = _table("notice", "kind", [(step.code,) for step in notices])
-        tables.append(table)
-        params += values
-        subjects.append(f"""
-            SELECT p.investor_id, s.kind, p.id, CAST(NULL AS BIGINT)
-            FROM {plan} p CROSS JOIN notice s
-            WHERE p.id IN ({ids}) AND p.status = %s AND p.cancelled_on >= %s
-              AND p.cancelled_on <= %s""")
-        subject_params += [
-            *plan_ids,
-            PlanStatus.CANCELLED.value,
-            ops.adapt_datefield_value(notice_from(scan_date)),
-            day,
-        ]
     pairs = [(step.code, channel) for step in steps for channel in step.channels]
-    if not pairs:
+    if not plan_ids or not (windows or notices) or not pairs:
         return []
-    table, values = _table("step_channel", "kind, channel", pairs)
-    tables.append(table)
-    params += values
-    quiet, quiet_params, channels = _quiet_hours(now)
-    join_params: list = []
-    scheduled, dispatched, quiet_join = "%s", "%s", ""
-    if quiet:
-        tables.append(quiet)
-        params += quiet_params
-        marks = ", ".join(["%s"] * len(channels))
-        quiet_join = (
-            f"LEFT JOIN quiet q ON q.zone = COALESCE(i.time_zone, '') AND c.channel IN ({marks})"
-        )
-        join_params = channels
-        scheduled = "COALESCE(q.moment, %s)"
-        dispatched = "CASE WHEN q.zone IS NULL OR q.due THEN %s END"
-    investor = _table_name(Investor)
+    parts = _Parts()
+    _window_subject(parts, plan_ids, windows, scan_date)
+    _notice_subject(parts, plan_ids, notices, scan_date)
+    parts.add_table("step_channel", "kind, channel", pairs)
+    quiet_join, join_params, scheduled, dispatched = _quiet_join(parts, now)
     address = " ".join(
-        f"WHEN '{channel}' THEN i.{ops.quote_name(field)}"  # plain fields: column = name
+        f"WHEN '{channel}' THEN i.{connection.ops.quote_name(field)}"  # column = name
         for channel, field in CHANNEL_ADDRESS.items()
     )
     sql = f"""
-        WITH {", ".join(tables)}
+        WITH {", ".join(parts.tables)}
         INSERT INTO {_table_name(Reminder)} ({_COLUMNS})
         SELECT s.investor_id, s.kind, c.channel, s.plan_id, s.installment_id, NULL, %s,
                {scheduled}, %s, 0, '', '', '{{}}', %s, %s, {dispatched}
-        FROM ({" UNION ALL ".join(subjects)}) s
+        FROM ({" UNION ALL ".join(parts.subjects)}) s
         JOIN step_channel c ON c.kind = s.kind
-        JOIN {investor} i ON i.id = s.investor_id
+        JOIN {_table_name(Investor)} i ON i.id = s.investor_id
         {quiet_join}
         WHERE {_present(f"CASE c.channel {address} END")}
           AND NOT EXISTS (SELECT 1 FROM {_table_name(ChannelOptOut)} o
                           WHERE o.investor_id = i.id AND o.channel = c.channel)
         ON CONFLICT DO NOTHING
         RETURNING id, dispatched_at IS NOT NULL"""
+    day = connection.ops.adapt_datefield_value(scan_date)
+    at = connection.ops.adapt_datetimefield_value(now)
     # In the order of the statement: the tables, the SELECT's columns, the subjects, the join.
-    params += [day, at, "pending", run_id, at, at, *subject_params, *join_params]
+    params = [*parts.table_params, day, at, "pending", run_id, at, at]
+    params += [*parts.subject_params, *join_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(pk, bool(due)) for pk, due in cursor.fetchall()]
