@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import groupby
 
 from django.db import models
 from django.db.models import Q
@@ -16,7 +17,7 @@ from installments import overdue
 from installments.overdue import is_overdue as overdue_q
 
 from .models import ContactLogEntry, HelpRequest
-from .rows import ALIAS, RowReader, column_values, remembered_row, row_template
+from .rows import ALIAS, RowReader, column_counts, remembered_row, row_template
 from .selectors import HELP_URGENCY, URGENCY_ORDER, structure_row_template
 
 # Orderings whose keys are all read from the read model (structure_base): the page's ids come
@@ -26,6 +27,40 @@ CHEAP_ORDER_KEYS = {"days_left", "-days_left", "name", "-name", "level", "-level
 # per-row subqueries cost less than the extra queries of the walk); beyond, the page is
 # assembled from the promises, the grace-deadline index and a window of days left.
 URGENCY_WALK_FROM = 500
+
+
+class DayRuns:
+    """Days left in order, kept as runs of (day, how many): what the window of the most
+    urgent page needs of the first thousand rows' days, without a value per row."""
+
+    def __init__(self, runs: list[tuple[int, int]]):
+        self.runs = [(day, count) for day, count in runs if count]
+        self.size = sum(count for _, count in self.runs)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def extend(self, days) -> None:
+        for day, same in groupby(days):
+            count = sum(1 for _ in same)
+            self.runs.append((day, count))
+            self.size += count
+
+    def at(self, index: int) -> int:
+        for day, count in self.runs:
+            if index < count:
+                return day
+            index -= count
+        raise IndexError(index)
+
+    def first_index(self, day: int) -> int:
+        """Where `day` first stands (`list.index`)."""
+        start = 0
+        for value, count in self.runs:
+            if value == day:
+                return start
+            start += count
+        raise ValueError(day)
 
 
 @dataclass(frozen=True)
@@ -188,8 +223,9 @@ class StructureListing:
         today = self.today
         horizon = overdue.latest_natural_deadline(today)
         # The days left of the first b rows, from the grace-deadline index (exact below the
-        # horizon, see structure_base), then, past it, the rare held or extended ones.
-        deadlines = column_values(
+        # horizon, see structure_base) as (days left, how many) runs, then, past it, the rare
+        # held or extended ones.
+        deadlines = column_counts(
             lambda: (
                 regular.queryset()
                 .filter(earliest_grace_deadline__lt=horizon)
@@ -199,9 +235,9 @@ class StructureListing:
             using=self.rows.using,
             key=regular.key and (*regular.key, "deadlines", b),
         )
-        days = [(deadline - today).days for deadline in deadlines]
+        days = DayRuns([((deadline - today).days, count) for deadline, count in deadlines])
         if len(days) < b:
-            days += list(
+            days.extend(
                 regular.queryset()
                 .filter(earliest_grace_deadline__gte=horizon)
                 .order_by("days_left")
@@ -209,8 +245,8 @@ class StructureListing:
             )
         if a >= len(days):
             return []
-        low, high = days[a], days[min(b, len(days)) - 1]
-        before = days.index(low)
+        low, high = days.at(a), days.at(min(b, len(days)) - 1)
+        before = days.first_index(low)
         natural = today + dt.timedelta(days=high) < horizon
 
         def window():

@@ -278,20 +278,30 @@ def _compiled_column(queryset: models.QuerySet, using: str):
     return sql, params, list(compiler.get_converters(select).values())
 
 
-def column_values(build, *, using: str, key=None) -> list:
-    """The one column of the `values_list(…, flat=True)` queryset `build()`, read with a
-    plain cursor (the values converted as the ORM would, without an object per row)."""
+def _compiled_counts(queryset: models.QuerySet, using: str):
+    sql, params, converters = _compiled_column(queryset, using)
+    compiler = queryset.query.get_compiler(using=using)
+    column = compiler.connection.ops.quote_name(queryset.query.values_select[0])
+    counted = f"SELECT c.{column}, COUNT(*) FROM ({sql}) c GROUP BY 1 ORDER BY 1"
+    return counted, params, converters
+
+
+def column_counts(build, *, using: str, key=None) -> list[tuple]:
+    """The distinct values of the one column of the `values_list(…, flat=True)` queryset
+    `build()`, in ascending order, each with how many rows hold it: a column of many rows and
+    few values (the first thousand grace deadlines of a structure) read as a few pairs."""
     sql, params, converters = remembered(
-        key and ("column", *key), lambda: _compiled_column(build(), using)
+        key and ("counts", *key), lambda: _compiled_counts(build(), using)
     )
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(*prepared(connection, sql, params))
-        values = [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    values = [row[0] for row in rows]
     for converter_list, expression in converters:
         for converter in converter_list:
             values = [converter(value, expression, connection) for value in values]
-    return values
+    return [(value, row[1]) for value, row in zip(values, rows, strict=True)]
 
 
 def queryset_ids(queryset: models.QuerySet, using: str) -> tuple[str, tuple]:
