@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ClientsConfig(AppConfig):
     name = "clients"
     default_auto_field = "django.db.models.BigAutoField"
-    verbose_name = "Investors and participants"
+    verbose_name = _("Investors and participants")

@@ -172,6 +172,8 @@ class Investor(models.Model):
     objects = InvestorQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("investor")
+        verbose_name_plural = _("investors")
         ordering = ["name", "id"]
         constraints = [
             # Serves the subtree range scan; the unique index is also the path's integrity.

@@ -24,6 +24,8 @@ class PurchaseStage(models.Model):
     starts_on = models.DateField(_("starts on"), unique=True)
 
     class Meta:
+        verbose_name = _("purchase stage")
+        verbose_name_plural = _("purchase stages")
         ordering = ["-starts_on"]
 
     def __str__(self) -> str:
@@ -45,6 +47,8 @@ class Package(models.Model):
     is_active = models.BooleanField(_("on sale"), default=True)
 
     class Meta:
+        verbose_name = _("package")
+        verbose_name_plural = _("packages")
         ordering = ["price", "name"]
 
     def __str__(self) -> str:
@@ -184,6 +188,8 @@ class Plan(models.Model):
     objects = PlanQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
         ordering = ["-id"]
         indexes = [
             # The Structure's and the reminders' "active plans overdue on D": a date range.
@@ -268,6 +274,8 @@ class Installment(models.Model):
     objects = InstallmentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("installment")
+        verbose_name_plural = _("installments")
         ordering = ["plan", "number"]
         constraints = [
             models.UniqueConstraint(fields=["plan", "number"], name="installment_plan_number_uq"),
@@ -319,6 +327,8 @@ class Payment(models.Model):
     )
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-received_on", "-id"]
         indexes = [
             # The scan's reminder candidates: the plans paid since the last scan
@@ -342,6 +352,8 @@ class Allocation(models.Model):
     amount = money_field(_("amount"))
 
     class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
         ordering = ["installment__number"]
 
     def __str__(self) -> str:
@@ -435,6 +447,8 @@ class Promotion(models.Model):
     objects = PromotionQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("promotion")
+        verbose_name_plural = _("promotions")
         ordering = ["kind", "-starts_on"]
         constraints = [
             models.CheckConstraint(

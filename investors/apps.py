@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InvestorsConfig(AppConfig):
     name = "investors"
-    verbose_name = "Investors' own pages"
+    verbose_name = _("Investors' own pages")

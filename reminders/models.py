@@ -90,6 +90,7 @@ class CadenceStep(models.Model):
     class Meta:
         ordering = ["trigger", "offset_days", "code"]
         verbose_name = _("cadence step")
+        verbose_name_plural = _("cadence steps")
 
     def __str__(self) -> str:
         return self.name
@@ -128,6 +129,7 @@ class MessageTemplate(models.Model):
     class Meta:
         ordering = ["step", "language"]
         verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
         constraints = [
             models.UniqueConstraint(fields=["step", "language"], name="template_step_language_uq")
         ]
@@ -147,6 +149,7 @@ class ChannelOptOut(models.Model):
 
     class Meta:
         verbose_name = _("channel opt-out")
+        verbose_name_plural = _("channel opt-outs")
         constraints = [
             models.UniqueConstraint(fields=["investor", "channel"], name="opt_out_investor_uq")
         ]
@@ -232,6 +235,8 @@ class Reminder(models.Model):
     objects = ReminderQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
         ordering = ["-id"]
         constraints = [
             # Exactly one reminder per (recipient, subject, kind, channel): a rescan, a chunk
@@ -297,6 +302,7 @@ class ScanRun(models.Model):
     class Meta:
         ordering = ["-scan_date", "-id"]
         verbose_name = _("scan run")
+        verbose_name_plural = _("scan runs")
         indexes = [
             # "The last completed scan" (catch-up) and "did the scan of D complete" (the check).
             models.Index(fields=["scan_date", "finished_at"], name="scanrun_date_finished_idx"),
@@ -328,6 +334,8 @@ class ScanChunk(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("scan chunk")
+        verbose_name_plural = _("scan chunks")
         ordering = ["run", "number"]
         constraints = [
             models.UniqueConstraint(fields=["run", "number"], name="scanchunk_run_number_uq")

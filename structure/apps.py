@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StructureConfig(AppConfig):
@@ -8,4 +9,4 @@ class StructureConfig(AppConfig):
 
     name = "structure"
     default_auto_field = "django.db.models.BigAutoField"
-    verbose_name = "Structure and contact log"
+    verbose_name = _("Structure and contact log")
