@@ -40,15 +40,22 @@ def percent(share: Decimal | None) -> Decimal | None:
     return (share * 100).quantize(PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def _structure_link(root: Investor | None, **filters) -> str:
-    """The Structure filtered to the clients behind a figure; none for the whole book (the
-    Structure lists one participant's structure at a time)."""
+def _structure_links(request, root: Investor | None):
+    """A function giving the Structure filtered to the clients behind a figure. A participant
+    reads their own Structure; staff name the participant they chose. None for the whole
+    book (the Structure lists one participant's structure at a time)."""
     if root is None:
-        return ""
-    return f"{reverse('structure')}?{urlencode({'participant': root.pk, **filters})}"
+        return lambda **filters: ""
+    chosen = {"participant": root.pk} if request.user.is_staff else {}
+
+    def link(**filters) -> str:
+        query = urlencode({**chosen, **filters})
+        return f"{reverse('structure')}?{query}" if query else reverse("structure")
+
+    return link
 
 
-def _bucket_rows(data: Figures, root: Investor | None) -> list[dict]:
+def _bucket_rows(data: Figures, link) -> list[dict]:
     labels = dict(BUCKET_CHOICES)
     rows = []
     for bucket in data.overdue_by_bucket:
@@ -64,21 +71,25 @@ def _bucket_rows(data: Figures, root: Investor | None) -> list[dict]:
                 "short": short,
                 "clients": bucket.clients,
                 "amount": bucket.amount,
-                "link": _structure_link(root, bucket=bucket.bucket),
+                "link": link(bucket=bucket.bucket),
             }
         )
     return rows
 
 
-def _segment_grid(data: Figures, root: Investor | None) -> dict:
+def _segment_grid(data: Figures, link) -> dict:
     """The activity matrix as the page draws it: recency (rows) × activities in the last
     four quarters (columns), each cell with its label, count and Structure link."""
     labels = dict(SEGMENT_CHOICES)
     limits = segments.thresholds()
 
     def cell(name: str) -> dict:
-        link = _structure_link(root, segment=name)
-        return {"name": name, "label": labels[name], "count": data.segments[name], "link": link}
+        return {
+            "name": name,
+            "label": labels[name],
+            "count": data.segments[name],
+            "link": link(segment=name),
+        }
 
     return {
         "limits": limits,
@@ -156,7 +167,8 @@ def dashboard(request) -> HttpResponse:
     root = scope.root
     data = figures(root=root, today=today)
     data.trend = snapshots.trend(root=root, today=today, current=data.cancelled_share)
-    buckets = _bucket_rows(data, root)
+    link = _structure_links(request, root)
+    buckets = _bucket_rows(data, link)
     trend = [
         {
             "month": t["month"],
@@ -174,7 +186,7 @@ def dashboard(request) -> HttpResponse:
             "root": root,
             "buckets": buckets,
             "trend": trend,
-            "grid": _segment_grid(data, root),
+            "grid": _segment_grid(data, link),
             "charts": _charts(data, buckets, trend),
             "cancelled_percent": percent(data.cancelled_share),
             "cure_percent": percent(data.cure_rate_30d),
@@ -183,8 +195,8 @@ def dashboard(request) -> HttpResponse:
             "participants": Investor.objects.participants().order_by("name").only("pk", "name")
             if staff
             else [],
-            "clients_link": _structure_link(root),
-            "overdue_link": _structure_link(root, overdue="true"),
-            "cancelled_link": _structure_link(root, plan_status="cancelled"),
+            "clients_link": link(),
+            "overdue_link": link(overdue="true"),
+            "cancelled_link": link(plan_status="cancelled"),
         },
     )

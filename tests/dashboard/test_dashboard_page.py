@@ -107,10 +107,48 @@ def test_the_activity_grid_shows_each_cell_by_name_with_its_count_and_structure_
     }
     for code, label in names.items():
         cell = re.search(rf'<td[^>]*data-segment="{code}">(.*?)</td>', html, re.S).group(1)
-        assert f'href="/structure/?participant={root.pk}&amp;segment={code}"' in cell
+        assert f'href="/structure/?segment={code}"' in cell
         assert f'<span class="label">{label}</span> <strong>{segments[code]}</strong>' in cell
     # Not recent with many activities is lost too: the one cell spans both columns.
     assert 'colspan="2" class="cell lost"' in html
+
+
+def _structure_links(html: str) -> list[str]:
+    links = re.findall(r'href="(/structure/[^"]*)"', html)
+    assert links, "no link to the Structure"
+    return [link.replace("&amp;", "&") for link in links]
+
+
+@pytest.mark.django_db
+def test_a_participant_s_figures_link_to_their_own_structure_filtered(today):
+    """Each figure's link opens the participant's own Structure (a participant may not name
+    one, staff do), listing as many clients as the figure counts."""
+    root = build(5, today)
+    client = Client()
+    client.force_login(root.user)
+    figures = client.get("/api/dashboard/").json()
+    links = _structure_links(_page(root.user))
+    assert not [link for link in links if "participant=" in link]
+    for link in links:
+        assert client.get(link).status_code == 200, link
+    api = {link: client.get(link.replace("/structure/", "/api/structure/")) for link in links}
+    assert api["/structure/?overdue=true"].json()["count"] == figures["overdue_clients"]
+    for bucket in figures["overdue_by_bucket"]:
+        answer = api[f"/structure/?bucket={bucket['bucket']}"]
+        assert answer.json()["count"] == bucket["clients"], bucket
+
+
+@pytest.mark.django_db
+def test_staff_looking_at_one_participant_link_to_that_participant_s_structure(today, staff):
+    root = build(5, today)
+    client = Client()
+    client.force_login(staff)
+    # The bare /structure/ is the site's menu (staff's own Structure, of nobody).
+    links = [link for link in _structure_links(_page(staff, participant=root.pk)) if "?" in link]
+    assert len(links) > 5
+    for link in links:
+        assert f"participant={root.pk}" in link
+        assert client.get(link).status_code == 200, link
 
 
 ENGLISH = [
