@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.lib.api import BusinessDayMixin
-from installments.rules import BUCKETS, Segment
+from installments.activity import Segment
+from installments.rules import BUCKETS
 
 from . import snapshots
 from .figures import figures

@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 from backoffice.lib.dates import business_today
 from clients.models import Investor
 from installments import segments
-from installments.rules import CENT, PAST_DEADLINE, Segment, bucket_days
+from installments.activity import Segment
+from installments.rules import CENT, PAST_DEADLINE, bucket_days
 from structure.filters import BUCKET_CHOICES, SEGMENT_CHOICES
 
 from . import snapshots

@@ -28,6 +28,8 @@ ON_TIME_BONUS_PERCENT = Decimal("5")
 MAX_AMOUNT = Decimal("9999999999.99")
 FRACTION_SHAPE = re.compile(r"\d{1,15}(?:[./]\d{1,15})?")
 MAX_FRACTION_TEXT = 32  # the stored "numerator/denominator"
+# How far from today a plan's dates may reach: further is a slip of the keyboard, not a plan.
+FIRST_DUE_YEARS_BACK, FIRST_DUE_YEARS_AHEAD, HOLD_DAYS_MAX = 10, 1, 366
 
 
 class RuleError(ValueError):
@@ -122,6 +124,23 @@ def schedule(*, price: Decimal, count: int, first_due_date: dt.date) -> list[Sch
         ScheduledInstallment(number=k, due_date=add_months(first_due_date, k - 1), amount=amount)
         for k, amount in enumerate(split_amount(price, count), start=1)
     ]
+
+
+def first_due_date_check(first_due_date: dt.date, today: dt.date) -> None:
+    """In the past brings in an existing portfolio; too far back or ahead is a RuleError."""
+    earliest = add_months(today, -12 * FIRST_DUE_YEARS_BACK)
+    latest = add_months(today, 12 * FIRST_DUE_YEARS_AHEAD)
+    if not earliest <= first_due_date <= latest:
+        raise RuleError(f"A first due date must be from {earliest} to {latest}.")
+
+
+def hold_check(until: dt.date, today: dt.date) -> None:
+    """A hold lasts until today or later, and at most HOLD_DAYS_MAX days (RuleError)."""
+    if until < today:
+        raise RuleError(f"A hold must last until today or later, not {until}.")
+    latest = today + dt.timedelta(days=HOLD_DAYS_MAX)
+    if until > latest:
+        raise RuleError(f"A hold lasts {HOLD_DAYS_MAX} days at the most: until {latest}.")
 
 
 # ---------------------------------------------------------------------------- allocation
@@ -432,56 +451,3 @@ def reevaluates_to_restore(
     if received_on > deadline_before:
         return False
     return deadline_after is None or not scan_cancels(deadline_after, cancelled_on)
-
-
-# ---------------------------------------------------------------------------- activity segments
-
-
-class Segment:
-    """The client-activity matrix's cells (docs/rules.md, Activity segments)."""
-
-    NEW = "new"
-    ONE_TIME = "one_time"
-    GROWING = "growing"
-    LOST = "lost"
-    VIP = "vip"
-    ALL = ("new", "one_time", "growing", "lost", "vip")
-
-
-@dataclass(frozen=True)
-class SegmentThresholds:
-    """The matrix's edges, from settings (`ACTIVITY_*`); an admin changes them there."""
-
-    recent_days: int = 90  # the last activity at most this many days ago is recent
-    few_max: int = 2  # at most this many activities in the window is "few"
-    vip_min: int = 10  # at least this many, and recent, is a VIP
-    window_days: int = 365  # the last four quarters
-
-
-def activity_window_start(today: dt.date, thresholds: SegmentThresholds) -> dt.date:
-    """The first day counted in the last four quarters (today is the last)."""
-    return today - dt.timedelta(days=thresholds.window_days - 1)
-
-
-def is_recent(last_activity: dt.date, today: dt.date, thresholds: SegmentThresholds) -> bool:
-    return (today - last_activity).days <= thresholds.recent_days
-
-
-def activity_segment(
-    *,
-    last_activity: dt.date | None,
-    activities: int,
-    today: dt.date,
-    thresholds: SegmentThresholds,
-) -> str | None:
-    """The investor's cell of the activity matrix: recency of the last payment or purchase
-    (`last_activity`, on or before today) × how many payments and purchases fell in the last
-    four quarters (`activities`). None for an investor with no payment and no plan."""
-    if last_activity is None:
-        return None
-    few = activities <= thresholds.few_max
-    if is_recent(last_activity, today, thresholds):
-        if few:
-            return Segment.NEW
-        return Segment.VIP if activities >= thresholds.vip_min else Segment.GROWING
-    return Segment.ONE_TIME if few else Segment.LOST

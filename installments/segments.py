@@ -1,4 +1,4 @@
-"""The activity segment in SQL: the twin of `rules.activity_segment`, so the Structure can
+"""The activity segment in SQL: the twin of `activity.activity_segment`, so the Structure can
 filter on it and the dashboard count it in the database.
 
 `tests/installments/test_segments.py` holds the twin equal to the rule over random
@@ -13,13 +13,13 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models.functions import Coalesce, Greatest
 
-from . import rules
+from . import activity
 from .models import Payment, Plan
 
 
-def thresholds() -> rules.SegmentThresholds:
+def thresholds() -> activity.SegmentThresholds:
     """The matrix's edges as the settings give them."""
-    return rules.SegmentThresholds(
+    return activity.SegmentThresholds(
         recent_days=settings.ACTIVITY_RECENT_DAYS,
         few_max=settings.ACTIVITY_FEW_MAX,
         vip_min=settings.ACTIVITY_VIP_MIN,
@@ -33,12 +33,12 @@ def _per_investor(queryset: models.QuerySet, group: str, aggregate) -> models.Su
 
 
 def with_activity(
-    investors: models.QuerySet, *, today: dt.date, limits: rules.SegmentThresholds | None = None
+    investors: models.QuerySet, *, today: dt.date, limits: activity.SegmentThresholds | None = None
 ) -> models.QuerySet:
     """Annotate investors with `last_activity` (the latest payment received or plan bought on
     or before today), `activities` (how many in the last four quarters) and `segment`."""
     limits = limits or thresholds()
-    start = rules.activity_window_start(today, limits)
+    start = activity.activity_window_start(today, limits)
     payments = Payment.objects.filter(plan__investor=models.OuterRef("pk"))
     plans = Plan.objects.filter(investor=models.OuterRef("pk"))
     last_paid = _per_investor(
@@ -70,20 +70,20 @@ def with_activity(
     ).annotate(segment=segment_case(today, limits))
 
 
-def segment_case(today: dt.date, limits: rules.SegmentThresholds) -> models.Case:
-    """`rules.activity_segment` over `last_activity` and `activities`, in the rule's order."""
+def segment_case(today: dt.date, limits: activity.SegmentThresholds) -> models.Case:
+    """`activity.activity_segment` over `last_activity` and `activities`, in the rule's order."""
     recent = models.Q(last_activity__gte=today - dt.timedelta(days=limits.recent_days))
     few = models.Q(activities__lte=limits.few_max)
     value = models.Value
     return models.Case(
         models.When(last_activity__isnull=True, then=value(None)),
-        models.When(recent & few, then=value(rules.Segment.NEW)),
+        models.When(recent & few, then=value(activity.Segment.NEW)),
         models.When(
-            recent & models.Q(activities__gte=limits.vip_min), then=value(rules.Segment.VIP)
+            recent & models.Q(activities__gte=limits.vip_min), then=value(activity.Segment.VIP)
         ),
-        models.When(recent, then=value(rules.Segment.GROWING)),
-        models.When(few, then=value(rules.Segment.ONE_TIME)),
-        default=value(rules.Segment.LOST),
+        models.When(recent, then=value(activity.Segment.GROWING)),
+        models.When(few, then=value(activity.Segment.ONE_TIME)),
+        default=value(activity.Segment.LOST),
         output_field=models.CharField(),
     )
 
@@ -92,7 +92,7 @@ def segment_counts(
     investors: models.QuerySet,
     *,
     today: dt.date,
-    limits: rules.SegmentThresholds | None = None,
+    limits: activity.SegmentThresholds | None = None,
 ) -> dict[str, int]:
     """How many of `investors` fall in each segment: `with_activity`'s cells counted in one
     statement. Every payment and purchase of the investors is read once (UNION ALL), grouped
@@ -109,10 +109,10 @@ def segment_counts(
         "WHEN n <= %s THEN %s ELSE %s END"
     )
     cell_params = [
-        *(recent, limits.few_max, rules.Segment.NEW),
-        *(recent, limits.vip_min, rules.Segment.VIP),
-        *(recent, rules.Segment.GROWING),
-        *(limits.few_max, rules.Segment.ONE_TIME, rules.Segment.LOST),
+        *(recent, limits.few_max, activity.Segment.NEW),
+        *(recent, limits.vip_min, activity.Segment.VIP),
+        *(recent, activity.Segment.GROWING),
+        *(limits.few_max, activity.Segment.ONE_TIME, activity.Segment.LOST),
     ]
     sql = (
         f"SELECT cell, COUNT(*) FROM (SELECT {cells} AS cell FROM ("
@@ -129,13 +129,13 @@ def segment_counts(
     )
     params = [
         *cell_params,
-        rules.activity_window_start(today, limits),
+        activity.activity_window_start(today, limits),
         *ids_params,
         today,
         *ids_params,
         today,
     ]
-    counts = dict.fromkeys(rules.Segment.ALL, 0)
+    counts = dict.fromkeys(activity.Segment.ALL, 0)
     with connections[investors.db].cursor() as cursor:
         cursor.execute(sql, params)
         for cell, count in cursor.fetchall():

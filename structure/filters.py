@@ -19,8 +19,8 @@ from backoffice.lib.filters import StrictBooleanFilter
 from clients.models import MAX_DEPTH, Investor
 from clients.selectors import request_structure_root
 from installments import overdue, rules, segments
+from installments.activity import Segment
 from installments.models import Plan, PlanStatus
-from installments.rules import Segment
 
 from .listing import StructureListing
 from .models import HelpRequest

@@ -30,6 +30,22 @@ def _rule(call, *args, field_name: str | None = None, **kwargs):
         raise DomainError(str(error), field=field_name) from None
 
 
+# The longest written reason (a restore, a hold, its release) the audit trail keeps.
+REASON_MAX_LENGTH = 1000
+
+
+def _written(reason: str | None, *, missing: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(missing, field="reason")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise DomainError(
+            f"A reason is {REASON_MAX_LENGTH} characters at the most, not {len(reason)}.",
+            field="reason",
+        )
+    return reason
+
+
 # ---------------------------------------------------------------------------- plans
 
 
@@ -58,6 +74,7 @@ def plan_create(
     """
     if not package.is_active:
         raise DomainError(f"The package {package.name!r} is not on sale.", field="package")
+    _rule(rules.first_due_date_check, first_due_date, today, field_name="first_due_date")
     with plans_changing() as changes:
         plan = _create(
             investor=investor,
@@ -145,9 +162,7 @@ def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> P
 def plan_restore(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan:
     """Bring a cancelled plan back, with a fresh grace window from today, so the next scan
     does not cancel it again at once."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("Write why the plan is restored.", field="reason")
+    reason = _written(reason, missing="Write why the plan is restored.")
     with plans_changing() as changes:
         plan = changes.lock(plan)
         if plan.status != PlanStatus.CANCELLED:
@@ -173,11 +188,8 @@ def plan_restore(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan
 
 def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=None) -> Plan:
     """No cancellation and no reminders for the plan until `until` (inclusive)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("Write why the plan is put on hold.", field="reason")
-    if until < today:
-        raise DomainError(f"A hold must last until today or later, not {until}.", field="until")
+    reason = _written(reason, missing="Write why the plan is put on hold.")
+    _rule(rules.hold_check, until, today, field_name="until")
     with plans_changing() as changes:
         plan = changes.lock(plan)
         if plan.status != PlanStatus.ACTIVE:
@@ -198,9 +210,7 @@ def plan_hold(*, plan: Plan, until: dt.date, reason: str, today: dt.date, actor=
 
 
 def plan_release_hold(*, plan: Plan, reason: str, today: dt.date, actor=None) -> Plan:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("Write why the hold is released.", field="reason")
+    reason = _written(reason, missing="Write why the hold is released.")
     with plans_changing() as changes:
         plan = changes.lock(plan)
         if not plan.is_on_hold(today):

@@ -13,7 +13,7 @@ from django.conf import settings
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
 from dashboard import rules as dash
-from installments import rules
+from installments import activity, rules
 from installments.models import Allocation, Plan, PlanStatus
 from installments.services import payment_record, plan_hold, plans_cancel_expired
 from structure.models import ContactLogEntry
@@ -276,20 +276,20 @@ def _first_contact(investors: list[Investor], today: dt.date):
 
 
 def _segments(investors: list[Investor], today: dt.date) -> dict:
-    limits = rules.SegmentThresholds(
+    limits = activity.SegmentThresholds(
         recent_days=settings.ACTIVITY_RECENT_DAYS,
         few_max=settings.ACTIVITY_FEW_MAX,
         vip_min=settings.ACTIVITY_VIP_MIN,
         window_days=settings.ACTIVITY_WINDOW_DAYS,
     )
-    start = rules.activity_window_start(today, limits)
-    counts = dict.fromkeys(rules.Segment.ALL, 0)
+    start = activity.activity_window_start(today, limits)
+    counts = dict.fromkeys(activity.Segment.ALL, 0)
     for investor in investors:
         days = [p.purchased_on for p in investor.plans.all()] + [
             pay.received_on for p in investor.plans.all() for pay in p.payments.all()
         ]
         days = [d for d in days if d <= today]
-        segment = rules.activity_segment(
+        segment = activity.activity_segment(
             last_activity=max(days, default=None),
             activities=sum(1 for d in days if d >= start),
             today=today,

@@ -8,15 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard import rules
-from installments.rules import (
-    BUCKETS,
-    PAST_DEADLINE,
-    Segment,
-    SegmentThresholds,
-    activity_segment,
-    bucket_days,
-    bucket_of,
-)
+from installments.activity import Segment, SegmentThresholds, activity_segment
+from installments.rules import BUCKETS, PAST_DEADLINE, bucket_days, bucket_of
 
 TODAY = dt.date(2026, 3, 31)
 LIMITS = SegmentThresholds()

@@ -451,6 +451,10 @@ def test_staff_create_a_plan_and_it_is_overdue_at_once_when_its_first_date_is_pa
         ("first_due_date", "10/01/2025"),
         ("first_due_date", ""),
         ("first_due_date", "9999-12-01"),
+        # Further back than ten years, or ahead than one: a typing slip, not a plan.
+        ("first_due_date", "1900-01-01"),
+        ("first_due_date", "2015-01-01"),
+        ("first_due_date", "3000-01-01"),
     ],
 )
 def test_bad_plan_input_is_a_400_on_the_field_and_creates_nothing(staff_client, sale, field, value):
@@ -569,11 +573,18 @@ def test_staff_put_a_plan_on_hold_until_a_date_with_a_reason(staff_client, today
         ({"reason": "x"}, "until"),
         ({"until": "PAST", "reason": "x"}, "until"),
         ({"until": "FUTURE"}, "reason"),
+        ({"until": "FUTURE", "reason": "x" * 1001}, "reason"),
+        ({"until": "9999-12-31", "reason": "x"}, "until"),
+        ({"until": "A_YEAR_AND_A_DAY", "reason": "x"}, "until"),
     ],
 )
 def test_a_bad_hold_is_a_400_on_the_field_and_changes_nothing(staff_client, today, data, field):
     plan = plan_due(today, days_ago=3)
-    replace = {"PAST": (today - DAY).isoformat(), "FUTURE": (today + DAY).isoformat()}
+    replace = {
+        "PAST": (today - DAY).isoformat(),
+        "FUTURE": (today + DAY).isoformat(),
+        "A_YEAR_AND_A_DAY": (today + 367 * DAY).isoformat(),
+    }
     data = {k: replace.get(v, v) for k, v in data.items()}
     response = post(staff_client, f"/api/plans/{plan.pk}/hold/", data)
     assert response.status_code == 400

@@ -437,3 +437,22 @@ def test_the_overdue_amount_holds_on_exactly_the_days_of_its_span(owed, today, o
         # Every installment has something unpaid: the day after the span another falls
         # overdue, the day before it one was not yet.
         assert rules.overdue_amount(owed, other) != amount
+
+
+def test_a_first_due_date_reaches_ten_years_back_and_one_year_ahead_and_no_further():
+    today = dt.date(2026, 2, 28)
+    for allowed in (dt.date(2016, 2, 28), today, dt.date(2027, 2, 28)):
+        rules.first_due_date_check(allowed, today)
+    for refused in (dt.date(2016, 2, 27), dt.date(2027, 3, 1), dt.date(1900, 1, 1)):
+        with pytest.raises(rules.RuleError, match="from 2016-02-28 to 2027-02-28"):
+            rules.first_due_date_check(refused, today)
+
+
+def test_a_hold_lasts_from_today_to_366_days_ahead():
+    today = dt.date(2026, 3, 31)
+    rules.hold_check(today, today)
+    rules.hold_check(today + dt.timedelta(days=366), today)
+    with pytest.raises(rules.RuleError, match="today or later"):
+        rules.hold_check(today - dt.timedelta(days=1), today)
+    with pytest.raises(rules.RuleError, match="366 days at the most: until 2027-04-01"):
+        rules.hold_check(today + dt.timedelta(days=367), today)

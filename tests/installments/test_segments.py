@@ -1,5 +1,5 @@
 """The activity segment's SQL twin (`installments.segments.with_activity`) equals the pure
-rule (`installments.rules.activity_segment`) over random portfolios and thresholds."""
+rule (`installments.activity.activity_segment`) over random portfolios and thresholds."""
 
 import datetime as dt
 import random
@@ -7,19 +7,19 @@ import random
 import pytest
 
 from clients.models import Investor
-from installments import rules, segments
+from installments import activity, segments
 from tests.dashboard.portfolio import build
 
 TODAY = dt.date(2026, 3, 31)
 
 
-def _by_rule(investor: Investor, today: dt.date, limits: rules.SegmentThresholds):
-    start = rules.activity_window_start(today, limits)
+def _by_rule(investor: Investor, today: dt.date, limits: activity.SegmentThresholds):
+    start = activity.activity_window_start(today, limits)
     days = [p.purchased_on for p in investor.plans.all()] + [
         pay.received_on for p in investor.plans.all() for pay in p.payments.all()
     ]
     days = [d for d in days if d <= today]
-    return rules.activity_segment(
+    return activity.activity_segment(
         last_activity=max(days, default=None),
         activities=sum(1 for d in days if d >= start),
         today=today,
@@ -33,12 +33,12 @@ def test_the_sql_segment_equals_the_rule(seed):
     build(seed, TODAY, size=15)
     rnd = random.Random(seed)
     for _ in range(4):
-        limits = rules.SegmentThresholds(
+        limits = activity.SegmentThresholds(
             recent_days=rnd.randint(5, 120), few_max=rnd.randint(0, 3), vip_min=rnd.randint(1, 8)
         )
         day = TODAY - dt.timedelta(days=rnd.randint(0, 90))
         rows = segments.with_activity(Investor.objects.all(), today=day, limits=limits)
-        counted = dict.fromkeys(rules.Segment.ALL, 0)
+        counted = dict.fromkeys(activity.Segment.ALL, 0)
         for investor in rows:
             assert investor.segment == _by_rule(investor, day, limits), (investor.pk, limits)
             if investor.segment is not None:
@@ -52,5 +52,5 @@ def test_the_sql_segment_equals_the_rule(seed):
                 for i in rows
                 if i.pk in set(part.values_list("pk", flat=True)) and i.segment == name
             )
-            for name in rules.Segment.ALL
+            for name in activity.Segment.ALL
         }
