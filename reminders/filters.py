@@ -1,6 +1,7 @@
 """Filters for the reminder outbox (django-filter), for the API and any HTML list."""
 
 import django_filters
+from django.core.validators import validate_slug
 
 from installments.filters import IdFilter
 
@@ -11,7 +12,12 @@ class ReminderFilter(django_filters.FilterSet):
     plan = IdFilter(field_name="plan_id")
     # The investor the reminder goes to (for a digest: the participant).
     investor = IdFilter(field_name="recipient_id")
-    kind = django_filters.CharFilter(field_name="kind")
+    # A cadence step's code (a slug): anything else is a 400, as for status and channel.
+    kind = django_filters.CharFilter(
+        field_name="kind",
+        validators=[validate_slug],
+        max_length=Reminder._meta.get_field("kind").max_length,
+    )
     status = django_filters.ChoiceFilter(choices=ReminderStatus.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
 

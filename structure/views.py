@@ -94,6 +94,19 @@ def _not_a_participant(request):
     return None
 
 
+# The filters inside "More filters and order", folded away unless one is set or wrong.
+MORE_FILTERS = ("asked_for_help", "days_left_lte", "bucket", "plan_status", "level_lte", "segment")
+
+
+def _more_open(request, form) -> bool:
+    ordering = request.GET.get("ordering")
+    return (
+        any(request.GET.get(name) or form[name].errors for name in MORE_FILTERS)
+        or bool(ordering and ordering != "urgency")
+        or bool(form["ordering"].errors)
+    )
+
+
 @login_required
 def structure(request):
     if elsewhere := _not_a_participant(request):
@@ -140,6 +153,7 @@ def structure(request):
             "orderings": ORDERING_LABELS.items(),
             "page_sizes": PAGE_SIZES,
             "filtered": any(request.GET.get(name) for name in FILTER_NAMES),
+            "more_open": _more_open(request, filterset.form),
             "participant_query": _participant_query(request),
             "RowStatus": RowStatus,
             "PromiseState": PromiseState,

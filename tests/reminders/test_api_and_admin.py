@@ -85,7 +85,10 @@ def test_reminders_filter_by_plan_and_investor(staff_client, outbox):
     assert ids(staff_client.get(f"/api/reminders/?investor={theirs.recipient_id}")) == {theirs.pk}
 
 
-@pytest.mark.parametrize("query", ["status=lost", "plan=abc", "investor=x"])
+@pytest.mark.parametrize(
+    "query",
+    ["status=lost", "channel=pigeon", "plan=abc", "investor=x", "kind=no such", f"kind={'k' * 41}"],
+)
 def test_a_bad_filter_is_a_400_with_the_field_named(staff_client, outbox, query):
     response = staff_client.get(f"/api/reminders/?{query}")
     assert response.status_code == 400

@@ -123,6 +123,26 @@ def test_a_bad_filter_is_a_form_error_on_the_page_not_a_500(root_browser, struct
     assert row_ids(response) == []
 
 
+@pytest.mark.parametrize(
+    ("query", "folded"),
+    [
+        ("", True),
+        ("overdue=true", True),
+        ("asked_for_help=maybe", False),
+        ("asked_for_help=true", False),
+        ("segment=nobody", False),
+        ("ordering=name", False),
+        ("ordering=urgency", True),
+    ],
+)
+def test_more_filters_unfold_when_one_of_them_is_set_or_wrong(
+    root_browser, structure, query, folded
+):
+    html = root_browser.get(f"/structure/?{query}").content.decode()
+    details = re.search(r'<details class="wide more"( open)?>', html)
+    assert details and (details.group(1) is None) == folded
+
+
 def test_the_latest_contact_shows_on_the_row(root_browser, structure, today):
     contact_log_record(
         investor=structure.asha,
