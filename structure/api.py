@@ -1,6 +1,7 @@
 """The Structure and the contact log over HTTP: thin views over `structure.selectors` and
 `structure.services`."""
 
+from django.utils.translation import gettext as _
 from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -78,8 +79,22 @@ class ContactLogInputSerializer(serializers.Serializer):
         allow_blank=True,
         allow_null=True,
         max_length=32,
-        help_text='Money as a string with at most two decimals, e.g. "250.00".',
+        help_text='Money as a string with at most two decimals, e.g. "250.00". Only with '
+        '"promised".',
     )
+
+    def validate(self, attrs):
+        # Only a promise has a date and an amount: one sent with another outcome is a mistake
+        # the caller should hear of, not a value the log drops.
+        if attrs["outcome"] != ContactOutcome.PROMISED:
+            stray = {
+                name: [_("Only a promise to pay has this; the outcome is not “promised”.")]
+                for name in ("promised_on", "promised_amount")
+                if attrs.get(name) not in (None, "")
+            }
+            if stray:
+                raise serializers.ValidationError(stray)
+        return attrs
 
 
 class InvestorViewSet(clients_api.InvestorViewSet):

@@ -188,6 +188,8 @@ def test_a_participant_logs_a_promise_through_the_api(root_client, structure, to
         ),
         ({"outcome": "maybe"}, "outcome"),
         ({}, "outcome"),
+        ({"outcome": "reached", "promised_on": "2026-03-16"}, "promised_on"),
+        ({"outcome": "no_answer", "promised_amount": "5.00"}, "promised_amount"),
     ],
 )
 def test_a_bad_contact_is_a_400_on_its_field(root_client, structure, today, data, field):
