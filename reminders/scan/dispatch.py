@@ -61,7 +61,9 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
     run = chunk.run
     steps = list(CadenceStep.objects.active())
     with transaction.atomic():
-        if chunk.is_digest:
+        if chunk.is_digest and _digests_written(run):
+            inserted = []
+        elif chunk.is_digest:
             rows = digest_rows(
                 scan_date=run.scan_date,
                 since=run.cancelled_since or run.scan_date,
@@ -85,6 +87,22 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
         _close_run_if_done(run.pk, chunk_id=chunk.pk, now=now)
         dispatch_on_commit(ready, marked=True)
     return len(ready)
+
+
+def _digests_written(run: ScanRun) -> bool:
+    """A date's digests are written once, by the first run of that date whose digest chunk
+    completes: a rerun of the date (after a crash, or by hand) would only have them refused
+    by the outbox, after reading every overdue client of the book to build them."""
+    return (
+        ScanChunk.objects.filter(
+            is_digest=True,
+            done_at__isnull=False,
+            run__scan_date=run.scan_date,
+            run__caught_up=False,
+        )
+        .exclude(run=run)
+        .exists()
+    )
 
 
 def _lease(now: dt.datetime) -> dt.datetime:

@@ -180,6 +180,43 @@ def test_the_participants_digest_covers_the_whole_structure_and_links_to_it(run_
     assert "Direct Client: 2 days left" in email.body
 
 
+def test_a_date_s_digests_are_written_by_its_first_run_and_a_rerun_builds_none(
+    run_scan, monkeypatch
+):
+    boss = participant("boss", name="Boss")
+    make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D - 5 * DAY, today=D)
+    run_scan(D)
+    assert Reminder.objects.filter(recipient=boss, kind="digest").count() == 1
+    # A client of a second participant falls overdue by hand the same day (a plan brought in
+    # with a past first due date): the rerun of the date does not build the digests again.
+    late = participant("late", name="Late")
+    make_plan(investor=InvestorFactory(sponsor=late), first_due_date=D - 5 * DAY, today=D)
+    built = []
+    monkeypatch.setattr(
+        "reminders.scan.dispatch.digest_rows", lambda **kwargs: built.append(kwargs) or []
+    )
+    run_scan(D)
+    assert built == []
+    assert not Reminder.objects.filter(recipient=late).exists()
+    assert ScanRun.objects.filter(scan_date=D, finished_at__isnull=False).count() == 2
+
+
+def test_a_rerun_writes_the_digests_a_failed_digest_chunk_left_unwritten(run_scan, monkeypatch):
+    boss = participant("boss", name="Boss")
+    make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D - 5 * DAY, today=D)
+
+    def broken(**kwargs):
+        raise RuntimeError("the digest failed")
+
+    monkeypatch.setattr("reminders.scan.dispatch.digest_rows", broken)
+    with pytest.raises(RuntimeError):
+        run_scan(D)
+    assert not Reminder.objects.filter(recipient=boss).exists()
+    monkeypatch.undo()
+    run_scan(D)
+    assert Reminder.objects.filter(recipient=boss, kind="digest").count() == 1
+
+
 def test_a_participant_with_nothing_to_report_gets_no_digest(run_scan):
     boss = participant("calm")
     make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D, today=D - 30 * DAY)
