@@ -87,11 +87,27 @@ def participants_above(paths: Iterable[str]) -> dict[str, Investor]:
     return found
 
 
+# Up to this many participants in the book, `participants_of` reads them all and tests each
+# path against their paths, instead of looking up every ancestor of every path.
+FEW_PARTICIPANTS = 32
+
+
 def participants_of(paths: Iterable[str]) -> dict[str, list[Investor]]:
     """For each of the given investor paths, the participants above it, nearest first (an
     empty list for none): the one reading of "the participant above an investor", one
-    indexed read for them all."""
+    indexed read for them all.
+
+    A book with few participants (the nightly digest reads every overdue client's: tens of
+    thousands of paths of tens of levels each) reads its participants first, deepest first,
+    and keeps those whose path is a proper prefix of the investor's: an ancestor, since every
+    level of a path has the same width."""
     paths = list(paths)
+    few = list(Investor.objects.participants().order_by("-depth")[: FEW_PARTICIPANTS + 1])
+    if len(few) <= FEW_PARTICIPANTS:
+        return {
+            path: [p for p in few if path and len(p.path) < len(path) and path.startswith(p.path)]
+            for path in paths
+        }
     above = participants_above(paths)
     return {
         path: [above[ancestor] for ancestor in ancestor_paths(path or "") if ancestor in above]

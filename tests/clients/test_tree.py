@@ -84,3 +84,35 @@ def test_moving_refreshes_the_instance_given_so_new_clients_get_the_right_path()
     investor_move(investor=a, sponsor=other)
     InvestorFactory(name="A1", sponsor=a)
     assert structure(other) == {"A": 1, "A1": 2}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(4))
+def test_the_participants_above_read_both_ways_are_the_same_nearest_first(seed, monkeypatch):
+    """`participants_of` tests a few participants' paths as prefixes, and looks up every
+    ancestor when there are many: over a random tree with participants at random places
+    (a neighbour whose id shares a prefix included), both give the same lists."""
+    import random
+
+    from clients import selectors
+    from tests.factories import participant
+
+    rng = random.Random(seed)
+    people = [InvestorFactory()]
+    for number in range(60):
+        sponsor = rng.choice(people[-8:])  # deep chains, with branches
+        if rng.random() < 0.3:
+            people.append(participant(f"p{seed}-{number}", sponsor=sponsor))
+        else:
+            people.append(InvestorFactory(sponsor=sponsor))
+    paths = [investor.path for investor in Investor.objects.all()] + [""]
+    few = selectors.participants_of(paths)
+    monkeypatch.setattr(selectors, "FEW_PARTICIPANTS", 0)
+    many = selectors.participants_of(paths)
+    assert {p: [i.pk for i in found] for p, found in few.items()} == {
+        p: [i.pk for i in found] for p, found in many.items()
+    }
+    assert any(len(found) > 1 for found in few.values())
+    for path, found in few.items():
+        assert [len(i.path) for i in found] == sorted((len(i.path) for i in found), reverse=True)
+        assert all(path.startswith(i.path) and i.path != path for i in found)
