@@ -115,6 +115,7 @@ class _Parts:
     table_params: list = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
     subject_params: list = field(default_factory=list)
+    after_subjects: list[str] = field(default_factory=list)  # WITH tables reading `subjects`
 
     def add_table(self, name: str, columns: str, rows: list[tuple]) -> None:
         table, values = _table(name, columns, rows)
@@ -182,8 +183,14 @@ def _quiet_join(parts: _Parts, now: dt.datetime) -> tuple[str, list, str, str]:
         return "", [], "%s", "%s"
     parts.tables.append(quiet)
     parts.table_params += quiet_params
+    # Of the few hundred zones inside quiet hours, those of the chunk's investors (a handful):
+    # the join then compares each row with those, not with every zone.
+    parts.after_subjects.append(f"""quiet_here AS (
+        SELECT zone, moment, due FROM quiet
+        WHERE zone IN (SELECT COALESCE(i.time_zone, '') FROM subjects s
+                       JOIN {_table_name(Investor)} i ON i.id = s.investor_id))""")
     join = (
-        f"LEFT JOIN quiet q ON q.zone = COALESCE(i.time_zone, '') "
+        f"LEFT JOIN quiet_here q ON q.zone = COALESCE(i.time_zone, '') "
         f"AND c.channel IN ({_marks(channels)})"
     )
     return join, channels, "COALESCE(q.moment, %s)", "CASE WHEN q.zone IS NULL OR q.due THEN %s END"
@@ -211,12 +218,17 @@ def reminders_insert(
         f"WHEN '{channel}' THEN i.{connection.ops.quote_name(field)}"  # column = name
         for channel, field in CHANNEL_ADDRESS.items()
     )
+    subjects = (
+        "subjects(investor_id, kind, plan_id, installment_id) AS ("
+        + " UNION ALL ".join(parts.subjects)
+        + ")"
+    )
     sql = f"""
-        WITH {", ".join(parts.tables)}
+        WITH {", ".join([*parts.tables, subjects, *parts.after_subjects])}
         INSERT INTO {_table_name(Reminder)} ({_COLUMNS})
         SELECT s.investor_id, s.kind, c.channel, s.plan_id, s.installment_id, NULL, %s,
                {scheduled}, %s, 0, '', '', '{{}}', %s, %s, {dispatched}
-        FROM ({" UNION ALL ".join(parts.subjects)}) s
+        FROM subjects s
         JOIN step_channel c ON c.kind = s.kind
         JOIN {_table_name(Investor)} i ON i.id = s.investor_id
         {quiet_join}
@@ -227,9 +239,9 @@ def reminders_insert(
         RETURNING id, dispatched_at IS NOT NULL"""
     day = connection.ops.adapt_datefield_value(scan_date)
     at = connection.ops.adapt_datetimefield_value(now)
-    # In the order of the statement: the tables, the SELECT's columns, the subjects, the join.
-    params = [*parts.table_params, day, at, "pending", run_id, at, at]
-    params += [*parts.subject_params, *join_params]
+    # In the order of the statement: the tables, the subjects, the SELECT's columns, the join.
+    params = [*parts.table_params, *parts.subject_params, day, at, "pending", run_id, at, at]
+    params += join_params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(pk, bool(due)) for pk, due in cursor.fetchall()]
