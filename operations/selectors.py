@@ -90,6 +90,9 @@ def _run_figures(run: ScanRun) -> dict[str, Figure]:
         "sent": reminders((ReminderStatus.SENT,)),
         "failed": reminders((ReminderStatus.FAILED,)),
         "waiting": reminders(WAITING),
+        # With the above, every reminder the run queued: the figures add up.
+        "skipped": reminders((ReminderStatus.SKIPPED,)),
+        "uncertain": reminders((ReminderStatus.UNCERTAIN,)),
     }
 
 

@@ -144,6 +144,11 @@ class SharesAtStake:
     def lost_if_cancelled(self) -> int:
         return self.total - self.credited
 
+    @property
+    def lost_percent(self) -> int:
+        """The shares lost on a cancellation, as a whole percentage of the package."""
+        return round(100 * self.lost_if_cancelled / self.total) if self.total else 0
+
 
 def shares_at_stake(*, shares: int, final_fraction: Fraction, credited: int) -> SharesAtStake:
     """What a cancellation keeps and loses: the shares credited so far stay; the rest, which

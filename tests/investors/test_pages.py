@@ -25,6 +25,7 @@ def test_my_plans_says_what_is_owed_by_when_and_what_is_lost_after(bina_page, st
     assert "16 March 2026" in body or "March 16, 2026" in body
     assert "1 day left" in body
     assert "the plan is cancelled" in body and "3000 shares not yet credited" in body
+    assert "(100% of the package)" in body  # nothing credited yet: all of it is at stake
     assert "Pay to account 123" in body
     assert "Ask my participant for help" in body
 
@@ -83,3 +84,15 @@ def test_the_admin_gives_an_investor_login_without_making_a_participant(structur
     assert response.status_code == 302, response.content.decode()[:2000]
     chetan = Investor.objects.get(pk=structure.chetan.pk)
     assert chetan.login.username == "chetan" and not chetan.is_participant
+
+
+def test_a_plan_past_its_deadline_says_the_last_day_has_passed(bina_page, structure, time_machine):
+    import datetime as dt
+
+    # Bina's first installment fell due on 2026-02-25: the grace deadline is 2026-03-16. Two
+    # days after it, before the nightly scan cancels the plan:
+    time_machine.move_to(dt.datetime(2026, 3, 18, 12, tzinfo=dt.UTC))
+    body = bina_page.get("/me/").content.decode()
+    assert "has passed: the nightly scan cancels the plan" in body
+    assert "If it is not paid by" not in body
+    assert "Unpaid since" in body and "Next payment" not in body

@@ -83,6 +83,7 @@ def test_last_nights_scan_says_when_it_ran_and_what_it_did_each_figure_linked(ad
         reminder(plan, run, status)
     reminder(plans[0], run, "sent", channel="sms")
     reminder(plans[1], run, "uncertain", channel="sms")
+    reminder(plans[2], run, "skipped", channel="sms")
 
     html = admin_page()
 
@@ -95,7 +96,7 @@ def test_last_nights_scan_says_when_it_ran_and_what_it_did_each_figure_linked(ad
         "/admin/installments/plan/?status__exact=cancelled&cancelled_on=2026-05-11",
     )
     assert figure(html, "reminders queued") == (
-        "5",
+        "6",
         f"/admin/reminders/reminder/?scan_run__id__exact={run.pk}",
     )
     assert figure(html, "sent")[0] == "2"
@@ -104,6 +105,11 @@ def test_last_nights_scan_says_when_it_ran_and_what_it_did_each_figure_linked(ad
         f"/admin/reminders/reminder/?scan_run__id__exact={run.pk}&status__in=failed",
     )
     assert figure(html, "waiting")[0] == "1"
+    assert figure(html, "skipped")[0] == "1"
+    assert figure(html, "uncertain: may have been sent")[0] == "1"
+    # Every reminder queued is in one of the figures.
+    parts = ("sent", "failed", "waiting", "skipped", "uncertain: may have been sent")
+    assert sum(int(figure(html, label)[0]) for label in parts) == 6
     assert figure(html, "reminders need attention") == (
         "2",
         "/admin/reminders/reminder/?status__in=failed,uncertain",
