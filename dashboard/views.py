@@ -103,7 +103,7 @@ def _segment_grid(data: Figures, link) -> dict:
 
 def _month_label(month: str) -> str:
     year, number = month.split("-")
-    return formats.date_format(dt.date(int(year), int(number), 1), "M Y")
+    return formats.date_format(dt.date(int(year), int(number), 1), "YEAR_MONTH_FORMAT")
 
 
 def _charts(data: Figures, buckets: list[dict], trend: list[dict]) -> dict:

@@ -52,8 +52,9 @@ def test_contact_log_times_use_the_rows_date_format_in_hindi(client, structure, 
     body = client.get(
         f"/structure/investors/{structure.bina.pk}/", HTTP_ACCEPT_LANGUAGE="hi"
     ).content.decode()
-    assert "15-03-2026" in body
-    assert "03/15/2026" not in body
+    # The day written as everywhere else on the page (the contact's time after it).
+    assert "15 मार्च 2026, " in body
+    assert "03/15/2026" not in body and "15-03-2026" not in body
 
 
 def test_the_admin_names_our_apps_and_models_in_hindi():

@@ -3,7 +3,9 @@
 from django.conf.locale.hi.formats import *  # noqa: F403
 
 NUMBER_GROUPING = (3, 2, 0)  # 12,34,567.00
-# Django's Hindi locale has no date-and-time format and falls back to the US one (11/30/2026):
-# the contact log's times read like the rows' dates (30-11-2026).
-SHORT_DATETIME_FORMAT = "d-m-Y H:i"
+# One way of writing a day on every page ("4 दिसंबर 2026"): Django's Hindi locale writes
+# short dates as 30-11-2026 and has no date-and-time format (it falls back to the US
+# 11/30/2026), so the rows' dates and the contact log's times follow its long date.
 DATETIME_FORMAT = "j F Y, H:i"
+SHORT_DATE_FORMAT = DATE_FORMAT  # noqa: F405
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
