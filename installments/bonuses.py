@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from . import rules
-from .models import PROMOTION_CREDIT, Plan, PlanStatus, Promotion, PromotionKind
+from .choices import PROMOTION_CREDIT, PlanStatus, PromotionKind
+from .models import Plan, Promotion
 
 
 @dataclass(frozen=True)

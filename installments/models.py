@@ -12,6 +12,14 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import overdue, rules
+from .choices import (
+    BONUS_KINDS,
+    CreditKind,
+    PlanAction,
+    PlanEventKind,
+    PlanStatus,
+    PromotionKind,
+)
 from .fields import FractionField, money_field
 
 
@@ -53,20 +61,6 @@ class Package(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class PlanStatus(models.TextChoices):
-    ACTIVE = "active", _("active")
-    COMPLETED = "completed", _("completed")
-    CANCELLED = "cancelled", _("cancelled")
-
-
-class PlanAction(models.TextChoices):
-    RECORD_PAYMENT = "record_payment", _("Record payment")
-    ADD_SHARES = "add_shares", _("Add shares")
-    HOLD = "hold", _("Put on hold")
-    RELEASE_HOLD = "release_hold", _("Release hold")
-    RESTORE = "restore", _("Restore")
 
 
 def _on_hold(today: dt.date) -> models.Q:
@@ -360,22 +354,6 @@ class Allocation(models.Model):
         return f"{self.amount} → installment #{self.installment.number}"
 
 
-class CreditKind(models.TextChoices):
-    PROGRESSIVE = "progressive", _("progressive credit")
-    FINAL = "final", _("final credit")
-    ADJUSTMENT = "adjustment", _("shares added")
-    ON_TIME_BONUS = "on_time_bonus", _("on-time bonus")
-    DOUBLE_PAYMENT_BONUS = "double_payment_bonus", _("double-payment bonus")
-    EARLY_REPAYMENT_BONUS = "early_repayment_bonus", _("early-repayment bonus")
-
-
-BONUS_KINDS = (
-    CreditKind.ON_TIME_BONUS,
-    CreditKind.DOUBLE_PAYMENT_BONUS,
-    CreditKind.EARLY_REPAYMENT_BONUS,
-)
-
-
 class ShareLedgerEntry(models.Model):
     """A credit of shares to a plan. The ledger is the truth about shares credited."""
 
@@ -406,19 +384,6 @@ class ShareLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shares} shares · {self.get_kind_display()}"
-
-
-class PromotionKind(models.TextChoices):
-    ON_TIME = "on_time", _("on-time payment")
-    DOUBLE_PAYMENT = "double_payment", _("double payment")
-    EARLY_REPAYMENT = "early_repayment", _("early repayment")
-
-
-PROMOTION_CREDIT = {
-    PromotionKind.ON_TIME: CreditKind.ON_TIME_BONUS,
-    PromotionKind.DOUBLE_PAYMENT: CreditKind.DOUBLE_PAYMENT_BONUS,
-    PromotionKind.EARLY_REPAYMENT: CreditKind.EARLY_REPAYMENT_BONUS,
-}
 
 
 class PromotionQuerySet(models.QuerySet):
@@ -466,19 +431,6 @@ class Promotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.percentage}%)"
-
-
-class PlanEventKind(models.TextChoices):
-    CREATED = "created", _("created")
-    PAYMENT = "payment", _("payment recorded")
-    COMPLETED = "completed", _("completed")
-    CANCELLED = "cancelled", _("cancelled")
-    RESTORED = "restored", _("restored")
-    AUTO_RESTORED = "auto_restored", _("restored by a payment received in time")
-    HOLD = "hold", _("put on hold")
-    HOLD_RELEASED = "hold_released", _("hold released")
-    SHARES_ADDED = "shares_added", _("shares added")
-    BONUS = "bonus", _("bonus credited")
 
 
 class PlanEvent(models.Model):

@@ -15,8 +15,8 @@ from django.db.models import Sum
 from backoffice.lib.errors import ConflictError, DomainError
 
 from .. import rules
+from ..choices import PROMOTION_CREDIT
 from ..models import (
-    PROMOTION_CREDIT,
     Allocation,
     CreditKind,
     Installment,
