@@ -1,6 +1,8 @@
 """The Structure and the contact log over HTTP: thin views over `structure.selectors` and
 `structure.services`."""
 
+from decimal import Decimal
+
 from django.utils.translation import gettext as _
 from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
@@ -21,6 +23,7 @@ from backoffice.lib.filters import MAX_ID
 from clients import api as clients_api
 from clients.models import Investor
 from clients.selectors import structure_scope
+from installments.rules import CENT
 
 from .filters import StructureFilter
 from .models import ContactLogEntry, ContactOutcome, PromiseState
@@ -152,6 +155,17 @@ class LastContactSerializer(serializers.Serializer):
 _LAST_CONTACT = LastContactSerializer()
 
 
+def _money_text(value) -> str | None:
+    if value is None:
+        return None
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return f"{amount.quantize(CENT):f}"
+
+
+def _date_text(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 class StructureRowSerializer(serializers.Serializer):
     """One investor of the structure, as the API in the README lists it, plus `messenger`, `status`
     and `last_contact`. Every value is an annotation of the one list query."""
@@ -169,6 +183,26 @@ class StructureRowSerializer(serializers.Serializer):
     days_left = serializers.IntegerField(allow_null=True)
     status = serializers.ChoiceField(choices=RowStatus.choices)
     last_contact = serializers.SerializerMethodField()
+
+    def to_representation(self, row) -> dict:
+        """The row as the fields above write it, without a field object's call per value:
+        a page is 20 to 100 rows of 13 values. `tests/structure/test_structure_api.py` holds
+        it equal to DRF's own `Serializer.to_representation` of the same fields."""
+        return {
+            "id": row.id,
+            "name": row.name,
+            "level": row.level,
+            "phone": row.phone,
+            "email": row.email,
+            "messenger": row.messenger,
+            "overdue": bool(row.overdue),
+            "overdue_amount": _money_text(row.overdue_amount),
+            "oldest_overdue_due_date": _date_text(row.oldest_overdue_due_date),
+            "grace_deadline": _date_text(row.grace_deadline),
+            "days_left": row.days_left,
+            "status": row.status,
+            "last_contact": self.get_last_contact(row),
+        }
 
     @extend_schema_field(LastContactSerializer(allow_null=True))
     def get_last_contact(self, row) -> dict | None:

@@ -113,3 +113,26 @@ def test_the_crowd_has_help_requests_broken_and_pending_promises_and_held_overdu
     assert {-1, 0, 1, 2, 3} <= {row.urgency for row in rows}
     assert {row.overdue for row in rows if row.urgency == -1} == {True, False}
     assert any(row.overdue and row.days_left >= 19 for row in rows)
+
+
+@pytest.mark.parametrize("ordering", ["urgency", "name"])
+def test_the_api_row_is_what_drf_writes_of_the_same_fields(crowd, ordering):
+    """`StructureRowSerializer.to_representation` writes each row without DRF's per-field
+    calls: for every row of a crowd (held, promised, paid, asked for help, contacted or not)
+    it equals DRF's own representation of the serializer's declared fields."""
+    from rest_framework import serializers
+
+    from structure.api import StructureRowSerializer
+
+    listing = StructureFilter({"ordering": ordering}, request=Request(crowd.root.user), today=TODAY)
+    assert listing.is_valid()
+    rows = list(listing.listing()[0:1000])
+    assert len(rows) > 30
+    serializer = StructureRowSerializer()
+    for row in rows:
+        fast = serializer.to_representation(row)
+        generic = serializers.Serializer.to_representation(serializer, row)
+        assert fast == dict(generic), row.pk
+        assert [type(v) for v in fast.values()] == [type(v) for v in generic.values()]
+    assert {row.overdue for row in rows} == {True, False}
+    assert any(row.contact_outcome for row in rows) and any(not r.contact_outcome for r in rows)
