@@ -4,6 +4,7 @@ contact log. Thin: `StructureFilter` and the selectors read, `contact_log_record
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -189,7 +190,12 @@ CSV_COLUMNS = [
 
 
 def _iso(value) -> str:
-    return "" if value is None else value.isoformat()
+    """A day, or a moment in business time with its offset (as the pages show it)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(settings.BUSINESS_TIME_ZONE)
+    return value.isoformat()
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

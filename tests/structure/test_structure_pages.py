@@ -379,3 +379,22 @@ def test_a_plan_paid_off_during_its_hold_no_longer_reads_on_hold(root_browser, s
         plan=plan, amount=str(plan.price), received_on=today, reference="OFF", today=today
     )
     assert "On hold until" not in text(root_browser.get(page))
+
+
+def test_the_csv_writes_the_latest_contact_in_business_time_with_its_offset(
+    root_browser, structure, settings
+):
+    contact_log_record(
+        investor=structure.bina,
+        author=None,
+        outcome="reached",
+        today=dt.date(2026, 3, 15),
+        at=dt.datetime(2026, 3, 15, 4, 30, tzinfo=dt.UTC),
+    )
+    rows = {row["name"]: row for row in csv_rows(root_browser.get("/structure/export.csv"))}
+    written = dt.datetime.fromisoformat(rows["Bina Shah"]["last_contact_at"])
+    assert written == dt.datetime(2026, 3, 15, 4, 30, tzinfo=dt.UTC)
+    assert (
+        written.utcoffset()
+        == dt.datetime(2026, 3, 15, tzinfo=settings.BUSINESS_TIME_ZONE).utcoffset()
+    )
