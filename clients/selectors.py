@@ -102,8 +102,11 @@ def participants_of(paths: Iterable[str]) -> dict[str, list[Investor]]:
     and keeps those whose path is a proper prefix of the investor's: an ancestor, since every
     level of a path has the same width."""
     paths = list(paths)
-    few = list(Investor.objects.participants().order_by("-depth")[: FEW_PARTICIPANTS + 1])
+    if not any(paths):
+        return {path: [] for path in paths}
+    few = list(Investor.objects.participants()[: FEW_PARTICIPANTS + 1])
     if len(few) <= FEW_PARTICIPANTS:
+        few.sort(key=lambda participant: len(participant.path), reverse=True)  # nearest first
         return {
             path: [p for p in few if path and len(p.path) < len(path) and path.startswith(p.path)]
             for path in paths

@@ -146,8 +146,13 @@ class SharesAtStake:
 
     @property
     def lost_percent(self) -> int:
-        """The shares lost on a cancellation, as a whole percentage of the package."""
-        return round(100 * self.lost_if_cancelled / self.total) if self.total else 0
+        """The shares lost on a cancellation, as a whole percentage of the package: never 0
+        when some are lost, nor 100 when some are kept."""
+        lost = self.lost_if_cancelled
+        if not self.total or not lost:
+            return 0
+        percent = round(100 * lost / self.total)
+        return min(max(percent, 1), 100 if lost == self.total else 99)
 
 
 def shares_at_stake(*, shares: int, final_fraction: Fraction, credited: int) -> SharesAtStake:

@@ -90,9 +90,15 @@ def scan_chunk_run(*, chunk_id: int, now: dt.datetime) -> int:
 
 
 def _digests_written(run: ScanRun) -> bool:
-    """A date's digests are written once, by the first run of that date whose digest chunk
-    completes: a rerun of the date (after a crash, or by hand) would only have them refused
-    by the outbox, after reading every overdue client of the book to build them."""
+    """A date's digests are built once: a run that cancelled nothing skips its digest when
+    another run of the date has completed one that reported at least as far back (its
+    cancellations since the same night or earlier). A rerun of the date (after a crash, or by
+    hand) would only have them refused by the outbox, after reading every overdue client of
+    the book to build them. A run that cancelled plans, or that caught up nights the other did
+    not cover, builds its own: the participants hear of those cancellations."""
+    if run.plans_cancelled:
+        return False
+    since = run.cancelled_since or run.scan_date
     return (
         ScanChunk.objects.filter(
             is_digest=True,
@@ -101,8 +107,18 @@ def _digests_written(run: ScanRun) -> bool:
             run__caught_up=False,
         )
         .exclude(run=run)
+        .filter(_reported_since_at_most(since, run.scan_date))
         .exists()
     )
+
+
+def _reported_since_at_most(since: dt.date, scan_date: dt.date) -> models.Q:
+    """The other run's digest reported cancellations from `since` or earlier (a run without
+    `cancelled_since` reported from its own date)."""
+    reported = models.Q(run__cancelled_since__lte=since)
+    if since >= scan_date:
+        reported |= models.Q(run__cancelled_since__isnull=True)
+    return reported
 
 
 def _lease(now: dt.datetime) -> dt.datetime:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from reminders.rules import (
     QuietHours,
+    SharesAtStake,
     retry_delay,
     shares_at_stake,
     step_windows,
@@ -104,3 +105,12 @@ def test_a_cancellation_keeps_what_was_credited_and_loses_about_two_thirds_or_mo
     stake = shares_at_stake(shares=3000, final_fraction=Fraction(2, 3), credited=300)
     assert stake.final == 2000
     assert stake.lost_if_cancelled == 2700
+
+
+@pytest.mark.parametrize(
+    ("total", "credited", "percent"),
+    [(3000, 0, 100), (3000, 350, 88), (300, 299, 1), (3000, 2999, 1), (3000, 1, 99), (300, 300, 0)],
+)
+def test_the_share_lost_is_a_whole_percentage_never_0_or_100_when_untrue(total, credited, percent):
+    stake = SharesAtStake(total=total, credited=credited, final=total // 3)
+    assert stake.lost_percent == percent

@@ -217,6 +217,57 @@ def test_a_rerun_writes_the_digests_a_failed_digest_chunk_left_unwritten(run_sca
     assert Reminder.objects.filter(recipient=boss, kind="digest").count() == 1
 
 
+def test_a_rerun_that_cancels_plans_builds_the_digests_of_those_cancellations(run_scan):
+    boss = participant("boss", name="Boss")
+    make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D - 5 * DAY, today=D)
+    run_scan(D)
+    # A plan brought in the same day already past its grace deadline: the rerun cancels it.
+    gone = participant("gone", name="Gone")
+    plan = make_plan(investor=InvestorFactory(sponsor=gone), first_due_date=D - 30 * DAY, today=D)
+    run_scan(D)
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.CANCELLED
+    digest = Reminder.objects.get(recipient=gone, kind="digest")
+    assert digest.payload["cancelled_plans"] == 1
+    assert Reminder.objects.filter(recipient=boss, kind="digest").count() == 1
+
+
+def test_a_run_that_caught_up_nights_builds_its_digest_after_a_rerun_built_one(
+    run_scan, monkeypatch
+):
+    """Run A of D catches up D-2 and D-1 (a plan cancelled on D-2) and its digest chunk
+    fails; the rerun B of D reports from D only. When A's chunk is run again, A's digest still
+    tells the participant of the cancellation B did not cover."""
+    from reminders.models import ScanChunk
+    from reminders.scan import scan_chunk_run
+
+    gone = participant("gone", name="Gone")
+    run_scan(D - 3 * DAY)
+    # Its grace deadline is D-3: the scan of D-2 cancels it.
+    plan = make_plan(
+        investor=InvestorFactory(sponsor=gone),
+        first_due_date=D - 22 * DAY,
+        today=D - 40 * DAY,
+    )
+
+    def broken(**kwargs):
+        raise RuntimeError("the digest failed")
+
+    monkeypatch.setattr("reminders.scan.dispatch.digest_rows", broken)
+    with pytest.raises(RuntimeError):
+        run_scan(D)
+    monkeypatch.undo()
+    plan.refresh_from_db()
+    assert plan.cancelled_on == D - 2 * DAY
+    first = ScanRun.objects.get(scan_date=D, caught_up=False, cancelled_since=D - 2 * DAY)
+    run_scan(D)
+    assert not Reminder.objects.filter(recipient=gone).exists()
+    chunk = ScanChunk.objects.get(run=first, is_digest=True)
+    scan_chunk_run(chunk_id=chunk.pk, now=business_moment(D, 13))
+    digest = Reminder.objects.get(recipient=gone, kind="digest")
+    assert digest.payload["cancelled_plans"] == 1
+
+
 def test_a_participant_with_nothing_to_report_gets_no_digest(run_scan):
     boss = participant("calm")
     make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D, today=D - 30 * DAY)
