@@ -280,8 +280,7 @@ def _compiled_column(queryset: models.QuerySet, using: str):
 
 def _compiled_counts(queryset: models.QuerySet, using: str):
     sql, params, converters = _compiled_column(queryset, using)
-    compiler = queryset.query.get_compiler(using=using)
-    column = compiler.connection.ops.quote_name(queryset.query.values_select[0])
+    column = connections[using].ops.quote_name(queryset.query.values_select[0])
     counted = f"SELECT c.{column}, COUNT(*) FROM ({sql}) c GROUP BY 1 ORDER BY 1"
     return counted, params, converters
 
