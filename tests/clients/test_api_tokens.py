@@ -8,7 +8,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.factories import StaffFactory, UserFactory
+from clients.tokens import token_with_user
+from tests.factories import InvestorFactory, StaffFactory, UserFactory
 
 PASSWORD = "an-old-long-password-1"
 NEW_PASSWORD = "a-new-long-password-2"
@@ -94,3 +95,34 @@ def test_a_token_expires_after_its_time_and_sign_in_then_issues_a_new_one(user, 
     new = token_for("priya", PASSWORD)
     assert new != old
     assert api_get(new) == 200
+
+
+def test_the_token_read_loads_the_user_and_their_participant_as_the_orm_would(
+    user, django_assert_num_queries
+):
+    """The compiled token read (clients.tokens.token_with_user) against the ORM's
+    select_related: the same rows, values and types, the participant (or its absence) loaded,
+    one statement in all; an unknown key reads nothing."""
+    participant = InvestorFactory(name="Priya")
+    participant.user = user
+    participant.save(update_fields=["user"])
+    plain = UserFactory(username="ravi")
+    for owner, investor in ((user, participant), (plain, None)):
+        key = Token.objects.create(user=owner).key
+        expected = Token.objects.select_related("user", "user__investor").get(key=key)
+        with django_assert_num_queries(1):
+            token = token_with_user(key)
+            assert token is not None
+            assert (token.key, token.created) == (expected.key, expected.created)
+            fields = [field.attname for field in type(owner)._meta.concrete_fields]
+            assert [getattr(token.user, name) for name in fields] == [
+                getattr(expected.user, name) for name in fields
+            ]
+            if investor is None:
+                assert not hasattr(token.user, "investor")
+            else:
+                assert token.user.investor == investor
+                assert token.user.investor.path == investor.path
+                assert token.user.investor.user is token.user
+        assert token.user._state.db == "default" and not token.user._state.adding
+    assert token_with_user("no-such-key") is None
