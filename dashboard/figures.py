@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from clients.models import Investor, InvestorQuerySet
 from installments import overdue, segments
 from installments.models import Allocation, Installment, Plan, PlanStatus
+from installments.read_model import with_overdue_amount
 from installments.rules import BUCKETS, CENT, ZERO
 from structure.models import ContactLogEntry, ContactOutcome, PromiseState
 
@@ -106,17 +107,19 @@ def overdue_by_bucket(
     scope: InvestorQuerySet, *, today: dt.date, counts: dict[str, int] | None = None
 ) -> list[Bucket]:
     """The overdue clients by bucket (from `client_counts`, unless given), and the overdue
-    amount of each bucket (one grouped query over the overdue clients' installments)."""
+    amount of each bucket: the overdue clients' amounts as the Structure shows them (the
+    read model's kept amount while it holds, `installments.read_model.with_overdue_amount`),
+    summed per bucket in one grouped query over the investors."""
     if counts is None:
         counts = client_counts(scope, today=today)
-    overdue_scope = scope.filter(overdue.is_overdue(today))
+    is_overdue = overdue.is_overdue(today)
+    overdue_clients = scope.filter(is_overdue).annotate(overdue=overdue.flag(is_overdue))
     amounts = (
-        Installment.objects.overdue_on(today)
-        .filter(plan__investor__in=overdue_scope.values("pk"))
+        with_overdue_amount(overdue_clients, today=today)
         .order_by()
-        .annotate(bucket=overdue.bucket(today, prefix="plan__investor__"))
+        .annotate(bucket=overdue.bucket(today))
         .values("bucket")
-        .annotate(total=overdue.sum_unpaid())
+        .annotate(total=models.Sum("overdue_amount"))
         .values_list("bucket", "total")
     )
     buckets = {name: Bucket(name, clients=counts[name]) for name in BUCKETS}
