@@ -294,7 +294,11 @@ def column_counts(build, *, using: str, key=None) -> list[tuple]:
     )
     connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute(*prepared(connection, sql, params))
+        # Planned for its values, never prepared: the best way to the first rows of an
+        # order depends on how much of the book the structure is. A generic plan, blind to
+        # the path range, sorted a whole 100,000-client structure (35 ms) where the grace
+        # deadline index reads the first thousand (1 ms); planning it costs 0.2 ms.
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     values = [row[0] for row in rows]
     for converter_list, expression in converters:
