@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from backoffice.api import api_urlpatterns
@@ -11,8 +12,8 @@ from clients.selectors import structure_root_of
 from clients.tokens import TokenRotatingPasswordChangeForm
 from operations.health import ALL_CHECKS, WEB_CHECKS, HealthView
 
-admin.site.site_header = "Installment back office"
-admin.site.site_title = "Back office admin"
+admin.site.site_header = _("Installment back office")
+admin.site.site_title = _("Back office admin")
 
 # Signing in, out, changing one's password, and resetting a forgotten one by email (Django's
 # views: a single-use link, valid for PASSWORD_RESET_TIMEOUT).

@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -42,7 +42,10 @@ class PurchaseStage(models.Model):
 
 class Package(models.Model):
     name = models.CharField(_("name"), max_length=100)
-    shares = models.PositiveIntegerField(_("shares"), validators=[MinValueValidator(1)])
+    shares = models.PositiveIntegerField(
+        _("shares"),
+        validators=[MinValueValidator(1), MaxValueValidator(rules.MAX_PACKAGE_SHARES)],
+    )
     price = money_field(_("price"), validators=[MinValueValidator(Decimal("0.01"))])
     installment_count = models.PositiveSmallIntegerField(
         _("installment count"), validators=[MinValueValidator(1)]

@@ -26,6 +26,9 @@ DEFAULT_FINAL_PAYMENT_FRACTION = Fraction(2, 3)
 ON_TIME_BONUS_PERCENT = Decimal("5")
 # Larger than any real payment or package: anything above is a typo, not money.
 MAX_AMOUNT = Decimal("9999999999.99")
+# More shares than any package sells: a typo. It also keeps a plan's ledger (its shares and
+# their bonuses) far inside the 64-bit sums every database adds them up with.
+MAX_PACKAGE_SHARES = 1_000_000_000
 FRACTION_SHAPE = re.compile(r"\d{1,15}(?:[./]\d{1,15})?")
 MAX_FRACTION_TEXT = 32  # the stored "numerator/denominator"
 # How far from today a plan's dates may reach: further is a slip of the keyboard, not a plan.
@@ -52,14 +55,15 @@ def parse_money(value: object) -> Decimal:
     text = str(value).strip()
     # Plain ASCII digits only: Decimal() also reads "1E2", "1e-2" and other scripts' digits
     # ("١٠٠"), none of which a person writes for an amount of money.
+    # The text as it was written (a form may already have made it a Decimal('1E+2')).
     if not MONEY_TEXT.fullmatch(text):
-        raise RuleError(f"{value!r} is not an amount of money.")
+        raise RuleError(f"“{text}” is not an amount of money.")
     try:
         amount = Decimal(text)
     except (InvalidOperation, ValueError):
-        raise RuleError(f"{value!r} is not an amount of money.") from None
+        raise RuleError(f"“{text}” is not an amount of money.") from None
     if not amount.is_finite():
-        raise RuleError(f"{value!r} is not an amount of money.")
+        raise RuleError(f"“{text}” is not an amount of money.")
     # Size first: quantizing 1e400 to cents would overflow the decimal context.
     if amount <= 0:
         raise RuleError("The amount must be greater than zero.")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
-from installments import rules
+from installments import overdue, rules
 from installments.models import Installment, PlanStatus
 
 from .models import ContactLogEntry, ContactOutcome
@@ -29,16 +29,22 @@ def _check_promise_within_reach(
     )
     if deadline is not None and promised_on > deadline:
         raise DomainError(
-            f"The promised date must be on or before the grace deadline, {deadline}: "
-            "after it the plan is cancelled.",
+            _(
+                "The promised date must be on or before the grace deadline, {deadline}: "
+                "after it the plan is cancelled."
+            ).format(deadline=date_format(deadline)),
             field="promised_on",
         )
     owed = Installment.objects.filter(
         plan__investor=investor, plan__status=PlanStatus.ACTIVE
-    ).aggregate(owed=Sum(F("amount") - F("paid_amount")))["owed"] or Decimal("0.00")
+    ).aggregate(owed=overdue.sum_unpaid())["owed"]
+    # SQLite sums decimals as floats: back to cents.
+    owed = Decimal(owed).quantize(rules.CENT)
     if promised_amount > owed:
         raise DomainError(
-            f"The promised amount is more than the {owed} the investor still owes.",
+            _("The promised amount is more than the {owed} the investor still owes.").format(
+                owed=owed
+            ),
             field="promised_amount",
         )
 
@@ -66,7 +72,9 @@ def contact_log_record(
             raise DomainError(_("A promise to pay needs the promised date."), field="promised_on")
         if promised_on < today:
             raise DomainError(
-                f"The promised date cannot be in the past ({promised_on} is before {today}).",
+                _(
+                    "The promised date cannot be in the past ({promised_on} is before {today})."
+                ).format(promised_on=date_format(promised_on), today=date_format(today)),
                 field="promised_on",
             )
         if promised_amount in (None, ""):

@@ -149,6 +149,8 @@ def test_a_fraction_that_is_not_an_exact_string_between_0_and_1_is_refused(staff
         ("price", "99999999999.99"),
         ("shares", 0),
         ("shares", "many"),
+        ("shares", 1_000_000_001),
+        ("shares", 9_223_372_036_854_775_807),
         ("installment_count", 0),
         ("name", ""),
     ],

@@ -456,3 +456,10 @@ def test_a_hold_lasts_from_today_to_366_days_ahead():
         rules.hold_check(today - dt.timedelta(days=1), today)
     with pytest.raises(rules.RuleError, match="366 days at the most: until 2027-04-01"):
         rules.hold_check(today + dt.timedelta(days=367), today)
+
+
+def test_a_refused_amount_is_quoted_as_written_not_as_a_python_value():
+    # A form may hand over the Decimal it already read from "1e2".
+    with pytest.raises(rules.RuleError) as refused:
+        rules.parse_money(D("1E+2"))
+    assert str(refused.value) == "“1E+2” is not an amount of money."

@@ -243,3 +243,15 @@ def test_a_promise_on_the_grace_deadline_of_what_is_owed_is_logged(root_client, 
         format="json",
     )
     assert response.status_code == 201, response.json()
+
+
+def test_a_promise_of_more_than_is_owed_names_what_is_owed_in_cents(root_client, structure, today):
+    response = root_client.post(
+        f"/api/investors/{structure.bina.pk}/contacts/",
+        {"outcome": "promised", "promised_on": "2026-03-16", "promised_amount": "3000.01"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "promised_amount": ["The promised amount is more than the 3000.00 the investor still owes."]
+    }
