@@ -182,11 +182,19 @@ class StructureRowSerializer(serializers.Serializer):
     grace_deadline = serializers.DateField(allow_null=True)
     days_left = serializers.IntegerField(allow_null=True)
     status = serializers.ChoiceField(choices=RowStatus.choices)
+    asked_for_help = serializers.BooleanField(
+        source="help_requested", help_text="The client has an open help request."
+    )
+    on_hold_until = serializers.DateField(
+        allow_null=True,
+        help_text="The latest day a plan of the client's is on hold to (its deadline waits "
+        "until then); null when none is on hold.",
+    )
     last_contact = serializers.SerializerMethodField()
 
     def to_representation(self, row) -> dict:
         """The row as the fields above write it, without a field object's call per value:
-        a page is 20 to 100 rows of 13 values. `tests/structure/test_structure_api.py` holds
+        a page is 20 to 100 rows of 15 values. `tests/structure/test_structure_api.py` holds
         it equal to DRF's own `Serializer.to_representation` of the same fields."""
         return {
             "id": row.id,
@@ -201,6 +209,8 @@ class StructureRowSerializer(serializers.Serializer):
             "grace_deadline": _date_text(row.grace_deadline),
             "days_left": row.days_left,
             "status": row.status,
+            "asked_for_help": bool(row.help_requested),
+            "on_hold_until": _date_text(row.on_hold_until),
             "last_contact": self.get_last_contact(row),
         }
 

@@ -86,9 +86,9 @@ def with_status(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
 def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQuerySet:
     """Add to rows of `structure_base` what costs a subquery per row: `overdue_amount`, the
     latest contact (`contact_outcome`, `contact_at`, `contact_promised_on`,
-    `contact_promised_amount`, `promise_state`), `help_requested` (an open help request)
-    and `urgency`. Meant for the rows of a page
-    (and the few with a promise), not a whole structure."""
+    `contact_promised_amount`, `promise_state`), `help_requested` (an open help request),
+    `on_hold_until` (the latest day a plan of theirs is on hold to) and `urgency`. Meant
+    for the rows of a page (and the few with a promise), not a whole structure."""
     latest = ContactLogEntry.objects.filter(investor=models.OuterRef("pk")).order_by(
         "-contacted_at", "-id"
     )
@@ -105,6 +105,13 @@ def with_row_values(rows: InvestorQuerySet, *, today: dt.date) -> InvestorQueryS
         ),
         help_requested=models.Exists(
             HelpRequest.objects.open().filter(investor=models.OuterRef("pk"))
+        ),
+        # The latest day a plan of theirs is on hold to (`Plan.is_on_hold`), or None.
+        on_hold_until=models.Subquery(
+            Plan.objects.filter(investor=models.OuterRef("pk"))
+            .on_hold(today)
+            .order_by("-hold_until")
+            .values("hold_until")[:1]
         ),
     )
     return rows.annotate(

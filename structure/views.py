@@ -186,6 +186,8 @@ CSV_COLUMNS = [
     "promised_on",
     "promised_amount",
     "promise_state",
+    "asked_for_help",
+    "on_hold_until",
 ]
 
 
@@ -226,6 +228,8 @@ def _csv_row(row) -> list:
         _iso(row.contact_promised_on),
         "" if row.contact_promised_amount is None else f"{row.contact_promised_amount:.2f}",
         row.promise_state or "",
+        "true" if row.help_requested else "false",
+        _iso(row.on_hold_until),
     ]
 
 

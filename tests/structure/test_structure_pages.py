@@ -398,3 +398,35 @@ def test_the_csv_writes_the_latest_contact_in_business_time_with_its_offset(
         written.utcoffset()
         == dt.datetime(2026, 3, 15, tzinfo=settings.BUSINESS_TIME_ZONE).utcoffset()
     )
+
+
+def test_a_hold_and_a_help_request_show_on_the_page_in_the_csv_and_in_the_api(
+    root_browser, root_client, structure, today
+):
+    from structure.help import help_request_ask
+
+    plan_hold(
+        plan=structure.asha.plans.get(), until=dt.date(2026, 4, 10), reason="travel", today=today
+    )
+    help_request_ask(investor=structure.bina, plan=structure.bina.plans.get(), today=today)
+    api = {row["name"]: row for row in root_client.get("/api/structure/").json()["results"]}
+    assert (api["Asha Verma"]["on_hold_until"], api["Asha Verma"]["asked_for_help"]) == (
+        "2026-04-10",
+        False,
+    )
+    assert (api["Bina Shah"]["on_hold_until"], api["Bina Shah"]["asked_for_help"]) == (None, True)
+    assert all(
+        (row["on_hold_until"], row["asked_for_help"]) == (None, False)
+        for name, row in api.items()
+        if name not in {"Asha Verma", "Bina Shah"}
+    )
+    rows = {row["name"]: row for row in csv_rows(root_browser.get("/structure/export.csv"))}
+    assert (rows["Asha Verma"]["on_hold_until"], rows["Asha Verma"]["asked_for_help"]) == (
+        "2026-04-10",
+        "false",
+    )
+    assert (rows["Bina Shah"]["on_hold_until"], rows["Bina Shah"]["asked_for_help"]) == ("", "true")
+    page = root_browser.get("/structure/").content.decode()
+    held = re.findall(r'<tr data-investor="(\d+)">(?:(?!</tr>).)*data-on-hold', page, re.S)
+    assert held == [str(structure.asha.pk)]
+    assert "on hold until April 10, 2026" in page
