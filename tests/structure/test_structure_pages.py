@@ -164,6 +164,7 @@ def test_staff_pick_a_participant_to_see_their_structure(client, structure):
     assert first.status_code == 200
     assert "Choose a participant above" in text(first)
     assert 'name="participant"' in text(first)
+    assert "errorlist" not in text(first)  # nothing was asked yet: no error to show
     chosen = client.get(f"/structure/?participant={structure.root.pk}&overdue=true")
     assert row_ids(chosen) == [structure.chetan.pk, structure.bina.pk, structure.asha.pk]
     assert f"/structure/investors/{structure.bina.pk}/?participant={structure.root.pk}" in text(

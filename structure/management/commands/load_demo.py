@@ -401,7 +401,7 @@ class Command(BaseCommand):
         if plans["past deadline"]:
             write(
                 f"                {plans['past deadline']} past their deadline since yesterday: "
-                "tonight's scan cancels them (`manage.py scan_overdue` now)"
+                "the scan of today's date cancels them (`manage.py scan_overdue` runs it now)"
             )
         write(f"  Payments:     {summary['payments']} ({summary['paid']:,} {settings.CURRENCY})")
         write(f"  Partly paid:  {_count(summary['partly_paid'], 'installment')}")
