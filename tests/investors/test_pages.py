@@ -95,4 +95,5 @@ def test_a_plan_past_its_deadline_says_the_last_day_has_passed(bina_page, struct
     body = bina_page.get("/me/").content.decode()
     assert "has passed: the nightly scan cancels the plan" in body
     assert "If it is not paid by" not in body
-    assert "Unpaid since" in body and "Next payment" not in body
+    assert "Overdue payment" in body and "Next payment" not in body
+    assert "was due Feb. 25, 2026" in body
