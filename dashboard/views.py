@@ -186,6 +186,7 @@ def dashboard(request) -> HttpResponse:
             "data": data,
             "root": root,
             "buckets": buckets,
+            "overdue_amount": sum((b.amount for b in data.overdue_by_bucket), Decimal("0.00")),
             "trend": trend,
             "grid": _segment_grid(data, link),
             "charts": _charts(data, buckets, trend),

@@ -37,6 +37,12 @@ class MorningReport:
     # own rule, `missed_dates`), and the nights of the last days that were caught up late.
     missed: list[dt.date] = field(default_factory=list)
     caught_up: list[dt.date] = field(default_factory=list)
+    # The night of the last scan's date as a whole: a rerun of the same date adds its figures
+    # to the first run's instead of hiding them. Started: the first run's start; finished:
+    # the last completed run's finish.
+    night_runs: int = 0
+    night_started_at: dt.datetime | None = None
+    night_finished_at: dt.datetime | None = None
     run_figures: dict[str, Figure] = field(default_factory=dict)
     needs_attention: Figure | None = None
     oldest_pending_since: dt.datetime | None = None
@@ -61,36 +67,37 @@ def changelist(name: str, **filters) -> str:
     return f"{url}?{urlencode(filters, safe=',')}" if filters else url
 
 
-def _run_figures(run: ScanRun) -> dict[str, Figure]:
-    """What one night's run did: plans cancelled on its date, the reminders it queued and
-    where they are now."""
+def _night_figures(runs: list[ScanRun]) -> dict[str, Figure]:
+    """What the scan of one date did, all its runs added up (a rerun of the same date adds
+    its own, usually nothing): plans cancelled on that date, the reminders the runs queued
+    and where they are now. Each figure is what its link lists."""
+    scan_date = runs[0].scan_date
+    ids = ",".join(str(run.pk) for run in runs)
     by_status = dict(
-        Reminder.objects.filter(scan_run=run)
+        Reminder.objects.filter(scan_run__in=runs)
         .order_by()
         .values_list("status")
         .annotate(n=models.Count("pk"))
     )
 
     def reminders(statuses: tuple[str, ...]) -> Figure:
-        filters = {"scan_run__id__exact": run.pk, "status__in": ",".join(statuses)}
+        filters = {"scan_run__id__in": ids, "status__in": ",".join(statuses)}
         return Figure(sum(by_status.get(s, 0) for s in statuses), changelist(REMINDERS, **filters))
 
     return {
         "cancelled": Figure(
-            run.plans_cancelled,
+            sum(run.plans_cancelled for run in runs),
             changelist(
                 "installments_plan",
                 status__exact=PlanStatus.CANCELLED,
-                cancelled_on=run.scan_date.isoformat(),
+                cancelled_on=scan_date.isoformat(),
             ),
         ),
-        "queued": Figure(
-            sum(by_status.values()), changelist(REMINDERS, scan_run__id__exact=run.pk)
-        ),
+        "queued": Figure(sum(by_status.values()), changelist(REMINDERS, scan_run__id__in=ids)),
         "sent": reminders((ReminderStatus.SENT,)),
         "failed": reminders((ReminderStatus.FAILED,)),
         "waiting": reminders(WAITING),
-        # With the above, every reminder the run queued: the figures add up.
+        # With the above, every reminder the runs queued: the figures add up.
         "skipped": reminders((ReminderStatus.SKIPPED,)),
         "uncertain": reminders((ReminderStatus.UNCERTAIN,)),
     }
@@ -120,13 +127,24 @@ def morning_report(*, today: dt.date, now: dt.datetime) -> MorningReport:
     attention = Reminder.objects.filter(status__in=NEEDS_ATTENTION).count()
     due = Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_for__lte=now)
     oldest = due.aggregate(oldest=models.Min("scheduled_for"))["oldest"]
+    # Every run of the last scan's date, a late catch-up of it too: the plans it cancelled
+    # are cancelled on that date and the figure's link lists them.
+    night: list[ScanRun] = []
+    if last_run is not None:
+        night = list(
+            ScanRun.objects.filter(scan_date=last_run.scan_date).order_by("started_at", "pk")
+        )
+    finishes = [run.finished_at for run in night if run.finished_at and not run.errors]
     return MorningReport(
         today=today,
         last_run=last_run,
         last_completed=last_completed,
         missed=missed_dates(today),
         caught_up=sorted(set(caught_up.values_list("scan_date", flat=True))),
-        run_figures=_run_figures(last_run) if last_run is not None else {},
+        night_runs=len(night),
+        night_started_at=night[0].started_at if night else None,
+        night_finished_at=max(finishes, default=None),
+        run_figures=_night_figures(night) if night else {},
         needs_attention=Figure(
             attention, changelist(REMINDERS, status__in=",".join(NEEDS_ATTENTION))
         ),

@@ -27,12 +27,18 @@
             return;
           }
           var at = element.tooltipPosition();
+          var text = String(value) + (options.unit || "");
           ctx.save();
           ctx.fillStyle = ink;
           ctx.font = "600 12px system-ui, sans-serif";
           ctx.textAlign = "center";
           ctx.textBaseline = "bottom";
-          ctx.fillText(String(value) + (options.unit || ""), at.x, at.y - 4);
+          // Centred on its point, but kept inside the plot: the first point's label would
+          // run over the y axis's ticks, the last one's off the canvas's right edge.
+          var half = ctx.measureText(text).width / 2 + 1;
+          var area = chart.chartArea;
+          var x = Math.max(area.left + half, Math.min(at.x, chart.width - half));
+          ctx.fillText(text, x, at.y - 4);
           ctx.restore();
         });
       });
@@ -62,14 +68,16 @@
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
-        layout: { padding: { top: 22, right: 8 } },
+        layout: { padding: { top: 22, right: 12 } },
         plugins: {
           legend: { display: false },
           valueLabels: { unit: spec.unit },
           tooltip: { enabled: true }
         },
         scales: {
-          x: { title: { display: true, text: spec.x, color: ink } },
+          // A line's first and last points half a month in from the edges, as a bar's are:
+          // room for their value labels.
+          x: { offset: true, title: { display: true, text: spec.x, color: ink } },
           y: {
             beginAtZero: true,
             grace: "10%",

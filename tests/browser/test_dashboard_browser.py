@@ -22,6 +22,12 @@ WIDER_THAN_SCREEN = """() => [...document.querySelectorAll("body *")]
                > document.documentElement.clientWidth + 1)
   .map(e => e.tagName + "." + e.className)"""
 
+# Pixels painted in the canvas's last three columns: a value label cut by its right edge.
+PAINTED_AT_RIGHT_EDGE = """c => {
+  const w = 3, data = c.getContext("2d").getImageData(c.width - w, 0, w, c.height).data;
+  return data.filter((v, i) => i % 4 === 3 && v > 0).length;
+}"""
+
 
 @pytest.fixture
 def demo_book(transactional_db, login_throttling, settings):
@@ -96,6 +102,10 @@ def test_the_dashboard_draws_its_charts_for_a_participant_and_the_admin(
             page.screenshot(
                 path=artifacts / f"dashboard-{who}-{language}-{name}.png", full_page=True
             )
+            trend = page.locator("canvas[data-chart=chart-trend]")
+            trend.screenshot(path=artifacts / f"dashboard-trend-{who}-{language}-{name}.png")
+            # The last month's value label whole, not cut by the canvas's right edge.
+            assert trend.evaluate(PAINTED_AT_RIGHT_EDGE) == 0
             # Nothing wider than the screen on a phone.
             wide = page.evaluate(WIDER_THAN_SCREEN)
             assert wide == [], wide

@@ -94,3 +94,68 @@ def test_an_investor_asks_for_help_and_sees_the_participants_answer(
     investor.close()
     for step in ("plans", "asked", "answered"):
         assert (artifacts / f"investor-{language}-{step}.png").stat().st_size > 10_000
+
+
+# The cells (shown) of the card's tables whose right edge lies past the card's.
+CELLS_PAST_THE_CARD = """card => {
+  const right = card.getBoundingClientRect().right;
+  return [...card.querySelectorAll("th, td")]
+    .filter(cell => cell.getClientRects().length
+                    && cell.getBoundingClientRect().right > right + 0.5)
+    .map(cell => cell.textContent.trim());
+}"""
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_the_reminders_sent_are_readable_on_a_phone_and_stay_a_table_on_a_laptop(
+    people, live_server, chromium, artifacts, language
+):
+    from django.utils import timezone
+
+    from reminders.models import Reminder
+    from tests.reminders.conftest import seed_defaults
+
+    seed_defaults()  # the flush of an earlier transactional test emptied the cadence
+    aarav, now = people["aarav"], timezone.now()
+    plan = aarav.plans.get()
+    installment = plan.installments.get(number=1)
+    for kind, channel, status, reason in (
+        ("overdue-week", "email", "sent", ""),
+        ("overdue-week", "sms", "failed", ""),
+        ("overdue", "messenger", "skipped", "the recipient opted out of messenger"),
+    ):
+        Reminder.objects.create(
+            recipient=aarav,
+            plan=plan,
+            installment=installment,
+            kind=kind,
+            channel=channel,
+            queued_on=people["today"],
+            scheduled_for=now,
+            sent_at=now if status == "sent" else None,
+            status=status,
+            skip_reason=reason,
+        )
+
+    context, page = sign_in(chromium, live_server, "aarav", language)
+    page.wait_for_url("**/me/")
+    card = page.locator("#reminders")
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=artifacts / f"investor-{language}-reminders-phone.png")
+    assert card.evaluate(CELLS_PAST_THE_CARD) == []
+    # Each row's status is on the screen, with what it is.
+    statuses = card.locator("tbody td[data-label]:last-child")
+    assert statuses.count() == 3
+    for n in range(3):
+        assert statuses.nth(n).is_visible()
+    assert "opted out of messenger" in card.inner_text()
+    context.close()
+
+    context, page = sign_in(chromium, live_server, "aarav", language)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/me/")
+    card = page.locator("#reminders")
+    card.screenshot(path=artifacts / f"investor-{language}-reminders-laptop.png")
+    assert card.locator("thead th").nth(4).is_visible()  # the table's own header row
+    assert card.evaluate(CELLS_PAST_THE_CARD) == []
+    context.close()

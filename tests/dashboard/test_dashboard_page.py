@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -183,3 +184,22 @@ def test_every_label_is_in_hindi_on_the_hindi_page(today, staff):
     assert spec["labels"] == ["निभाया", "टूटा", "बाकी"] and spec["y"] == "वादे"
     book = _page(staff, "hi")
     assert "Participants by recovery" not in book and "The whole book" not in book
+
+
+@pytest.mark.django_db
+def test_the_all_overdue_row_totals_the_buckets_amounts(today):
+    root = build(31, today)
+    answer = Client()
+    answer.force_login(root.user)
+    buckets = answer.get("/api/dashboard/").json()["overdue_by_bucket"]
+    total = sum(Decimal(b["amount"]) for b in buckets)
+    assert total > 0
+    html = _page(root.user)
+    footer = re.search(r"<tfoot>.*?</tfoot>", html, re.S)
+    assert footer and "All overdue" in footer.group(0)
+    cell = re.search(
+        r'<td class="money" data-figure="overdue_amount">([^<]*)</td>', footer.group(0)
+    )
+    assert cell, "no total amount in the All overdue row"
+    # Written as the buckets' amounts are: grouped, two places, the currency.
+    assert cell.group(1) == f"{total:,.2f} {settings.CURRENCY}"

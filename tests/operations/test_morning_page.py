@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 
 from reminders.models import Reminder, ReminderStatus, ScanRun
+from reminders.scan import scan
 from tests.factories import StaffFactory, UserFactory, make_plan
 
 pytestmark = pytest.mark.django_db
@@ -97,12 +98,12 @@ def test_last_nights_scan_says_when_it_ran_and_what_it_did_each_figure_linked(ad
     )
     assert figure(html, "reminders queued") == (
         "6",
-        f"/admin/reminders/reminder/?scan_run__id__exact={run.pk}",
+        f"/admin/reminders/reminder/?scan_run__id__in={run.pk}",
     )
     assert figure(html, "sent")[0] == "2"
     assert figure(html, "failed") == (
         "1",
-        f"/admin/reminders/reminder/?scan_run__id__exact={run.pk}&status__in=failed",
+        f"/admin/reminders/reminder/?scan_run__id__in={run.pk}&status__in=failed",
     )
     assert figure(html, "waiting")[0] == "1"
     assert figure(html, "skipped")[0] == "1"
@@ -114,6 +115,58 @@ def test_last_nights_scan_says_when_it_ran_and_what_it_did_each_figure_linked(ad
         "2",
         "/admin/reminders/reminder/?status__in=failed,uncertain",
     )
+
+
+def test_a_rerun_of_the_same_date_adds_to_the_nights_figures_instead_of_hiding_them(
+    admin_page, client, settings, django_capture_on_commit_callbacks
+):
+    settings.SMS_BACKEND = settings.MESSENGER_BACKEND = "reminders.channels.LocmemBackend"
+    settings.REMINDER_QUIET_HOURS = ""
+    for days_ago in (25, 30, 1):  # two past their grace deadline, one just overdue
+        make_plan(first_due_date=TODAY - days_ago * DAY, today=TODAY - 40 * DAY)
+
+    def scan_at(hour: int) -> ScanRun:
+        with (
+            time_machine.travel(moment(TODAY, hour), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            return scan(scan_date=TODAY, now=moment(TODAY, hour)).run
+
+    night(TODAY - DAY)
+    first = scan_at(2)
+    rerun = scan_at(8)  # by hand, for the same date: nothing left to cancel or queue
+    first.refresh_from_db()
+    rerun.refresh_from_db()
+    assert (first.plans_cancelled, rerun.plans_cancelled) == (2, 0)
+    assert first.reminders_queued > 0 and rerun.reminders_queued == 0
+    queued = Reminder.objects.filter(scan_run=first)
+
+    html = admin_page()
+
+    assert "The last scan, of 2026-05-11, completed." in html
+    # Started with the first run, finished with the last one.
+    assert "<dd>2026-05-11 02:00</dd>" in html and "<dd>2026-05-11 08:00</dd>" in html
+    assert "2 runs of 2026-05-11: their figures are added up below." in html
+    assert "No night was missed." in html
+    assert figure(html, "plans cancelled") == (
+        "2",
+        "/admin/installments/plan/?status__exact=cancelled&cancelled_on=2026-05-11",
+    )
+    runs = f"{first.pk},{rerun.pk}"
+    assert figure(html, "reminders queued") == (
+        str(queued.count()),
+        f"/admin/reminders/reminder/?scan_run__id__in={runs}",
+    )
+    assert figure(html, "sent") == (
+        str(queued.filter(status="sent").count()),
+        f"/admin/reminders/reminder/?scan_run__id__in={runs}&status__in=sent",
+    )
+    # Each figure is what its link lists.
+    client.force_login(StaffFactory(is_superuser=True))
+    for label in ("plans cancelled", "reminders queued", "sent", "failed", "waiting"):
+        count, link = figure(html, label)
+        listed = re.search(r'<p class="paginator">\s*(\d+) ', client.get(link).content.decode())
+        assert listed and listed.group(1) == count, (label, link)
 
 
 def test_every_figure_link_opens_its_filtered_changelist(admin_page, client):

@@ -43,6 +43,13 @@ def test_an_investor_signs_in_and_lands_on_their_plans(client, priya):
     assert client.get("/structure/").url == "/me/"
 
 
+def test_the_sign_in_page_offers_the_reset_by_email_and_nothing_contradicting_it(client, db):
+    page = client.get("/accounts/login/").content.decode()
+    assert '<a href="/accounts/password/reset/">Forgot your password?</a>' in page
+    assert page.count("Forgot your password?") == 1
+    assert "Ask an administrator" not in page
+
+
 def test_an_investor_resets_a_forgotten_password_by_email(client, priya, mailoutbox):
     import re
 
