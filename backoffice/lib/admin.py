@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.lib.dates import business_today
@@ -34,6 +35,10 @@ class ServiceForm(forms.Form):
 
     def __init__(self, *args, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Labels from the models' verbose names, capitalised as the admin's own forms are.
+        for field in self.fields.values():
+            if field.label:
+                field.label = capfirst(field.label)
         if admin_site is None:
             return
         for name, (model, fk_name) in self.autocomplete_fields.items():

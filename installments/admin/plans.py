@@ -4,11 +4,14 @@ services (record a payment, restore, hold, release, add shares)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import F, Prefetch
 from django.http import HttpResponseNotAllowed
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -24,6 +27,7 @@ from backoffice.lib.admin import (
 )
 from backoffice.lib.errors import DomainError
 
+from .. import overdue, rules
 from ..forms import (
     PaymentRecordForm,
     PlanAddSharesForm,
@@ -302,17 +306,22 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
         )
 
     def record_payment_view(self, request, object_id):
+        today = request_today(request)
         return self.plan_form_view(
             request,
             object_id,
             form_class=PaymentRecordForm,
             title=_("Record a payment to plan #%(plan)s"),
             submit_label=_("Post the payment"),
-            description=_(
-                "The money goes to the oldest unpaid installment first. Posting a reference "
-                "that is already recorded posts nothing."
+            description=format_lazy(
+                "{} {}",
+                _(
+                    "The money goes to the oldest unpaid installment first. Posting a "
+                    "reference that is already recorded posts nothing."
+                ),
+                _plan_money(object_id, today),
             ),
-            initial={"received_on": request_today(request)},
+            initial={"received_on": today},
         )
 
     def restore_view(self, request, object_id):
@@ -322,6 +331,13 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
             form_class=PlanRestoreForm,
             title=_("Restore plan #%(plan)s"),
             submit_label=_("Restore the plan"),
+            description=_(
+                "The plan becomes active again as it stands: its unpaid installments stay "
+                "unpaid (those already due are overdue at once), and the investor has "
+                "%(days)s days from today to pay them before the nightly scan may cancel it "
+                "again."
+            )
+            % {"days": rules.GRACE_DAYS},
         )
 
     def hold_view(self, request, object_id):
@@ -458,3 +474,18 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
                 ngettext("%(count)d plan restored", "%(count)d plans restored", n) % {"count": n}
             ),
         )
+
+
+def _plan_money(plan_id, today) -> str:
+    """What the plan still owes and what of it is overdue today, for the payment form."""
+    plan = Plan.objects.with_overdue(today).filter(pk=plan_id).first()
+    if plan is None:
+        return ""
+    owed = plan.installments.aggregate(owed=overdue.sum_unpaid())["owed"]
+    figures = {
+        "owed": f"{Decimal(owed).quantize(rules.CENT)} {settings.CURRENCY}",
+        "overdue": f"{Decimal(plan.overdue_amount).quantize(rules.CENT)} {settings.CURRENCY}",
+    }
+    if plan.overdue:
+        return _("Still to pay: %(owed)s, of which %(overdue)s is overdue.") % figures
+    return _("Still to pay: %(owed)s; nothing is overdue.") % figures

@@ -664,3 +664,14 @@ def test_a_package_whose_installment_is_under_a_cent_is_a_form_error(admin_clien
     assert response.status_code == 200
     assert "cannot be split into 24 installments" in response.content.decode()
     assert not Package.objects.filter(name="Tiny").exists()
+
+
+def test_the_payment_form_says_what_the_plan_still_owes_and_what_is_overdue(admin_client):
+    plan = overdue_plan()
+    page = admin_client.get(url("plan_record_payment", plan.pk)).content.decode()
+    owed = sum(i.amount - i.paid_amount for i in plan.installments.all())
+    late = plan.installments.filter(paid_on__isnull=True, due_date__lt=TODAY)
+    overdue = sum(i.amount - i.paid_amount for i in late)
+    assert overdue > 0
+    assert f"Still to pay: {owed:.2f} USD, of which {overdue:.2f} USD is overdue." in page
+    assert '<label class="required" for="id_amount">Amount:</label>' in page
