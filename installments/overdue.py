@@ -76,14 +76,15 @@ def in_last_days(today: dt.date, *, field: str = "grace_deadline") -> models.Q:
 def overdue_installment(today: dt.date, *, prefix: str = "") -> models.Q:
     """The installments that `rules.overdue_amount` adds up: unpaid, due before today, of an
     active plan (a cancelled plan is past saving; a completed one owes nothing)."""
-    return models.Q(
-        **{
-            f"{prefix}paid_on__isnull": True,
-            f"{prefix}due_date__lt": today,
-            # PlanStatus.ACTIVE: this module sits below the models, which build on it.
-            f"{prefix}plan__status": "active",
-        }
-    )
+    # PlanStatus.ACTIVE: this module sits below the models, which build on it.
+    return unpaid_before(today, prefix=prefix) & models.Q(**{f"{prefix}plan__status": "active"})
+
+
+def unpaid_before(today: dt.date, *, prefix: str = "") -> models.Q:
+    """Of an active plan's installments, those `overdue_installment` keeps: unpaid and due
+    before today. For a join of active plans to their installments (a `FilteredRelation`
+    cannot reach back to the plan)."""
+    return models.Q(**{f"{prefix}paid_on__isnull": True, f"{prefix}due_date__lt": today})
 
 
 def unpaid(*, prefix: str = "") -> models.CombinedExpression:
@@ -91,9 +92,12 @@ def unpaid(*, prefix: str = "") -> models.CombinedExpression:
     return models.F(f"{prefix}amount") - models.F(f"{prefix}paid_amount")
 
 
-def sum_unpaid() -> Coalesce:
-    """The sum of the unpaid parts of a set of installments, 0.00 for none (an aggregate)."""
-    return Coalesce(models.Sum(unpaid()), models.Value(rules.ZERO), output_field=MONEY_FIELD)
+def sum_unpaid(*, prefix: str = "") -> Coalesce:
+    """The sum of the unpaid parts of a set of installments (across a join with `prefix`),
+    0.00 for none (an aggregate)."""
+    return Coalesce(
+        models.Sum(unpaid(prefix=prefix)), models.Value(rules.ZERO), output_field=MONEY_FIELD
+    )
 
 
 def overdue_amount(installments: models.QuerySet, today: dt.date, *, group: str) -> Coalesce:

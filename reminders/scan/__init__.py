@@ -45,6 +45,7 @@ from .candidates import (
     scan_scope,
     window_plan_ids,
 )
+from .digest import digest_rows
 from .dispatch import (
     chunks_redispatch,
     dispatch_chunks,
@@ -57,7 +58,6 @@ from .rows import (
     ContactDetails,
     Row,
     contact_details,
-    digest_rows,
     outbox_insert,
     reminder_rows,
 )

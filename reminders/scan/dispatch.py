@@ -17,7 +17,8 @@ from ..models import CadenceStep, ScanChunk, ScanRun
 from ..services import dispatch_on_commit
 from ..signals import scan_finished_on_commit
 from .candidates import DAY
-from .rows import digest_rows, outbox_insert, reminder_rows
+from .digest import digest_rows
+from .rows import outbox_insert, reminder_rows
 from .sql import python_steps, reminders_insert
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""The reminder and digest rows of a chunk, and their insert into the outbox.
+"""The reminder rows of a chunk, and the insert of rows into the outbox (the digests'
+rows are built in `digest`).
 
 Rows are plain tuples built from reads of plain values (no model instances): one per
 recipient, step and channel the recipient can be reached on and did not opt out of.
@@ -8,15 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection
 
 from clients.selectors import participants_of
-from installments import rules as plan_rules
 from installments.models import Installment, Plan, PlanStatus
 
 from ..models import (
@@ -255,101 +254,3 @@ def _oldest_unpaid(plan_ids, scan_date: dt.date, steps) -> list[tuple]:
         .values_list("pk", "plan_id", "due_date")
         if due_date == plans[plan_id][0]
     ]
-
-
-def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, steps) -> list[Row]:
-    """One digest per participant whose structure (every step below them) has overdue
-    clients, clients in their last days (`installments.rules.LAST_DAYS`), or plans cancelled
-    since `since`: counts and the most urgent names. Nothing for a participant with nothing
-    to report.
-
-    Read from the day's overdue and cancelled plans (small), each attributed to every
-    participant above its investor through the path prefixes: no per-participant query.
-    """
-    digest_levels = [step for step in steps if step.trigger == Trigger.DIGEST]
-    if not digest_levels:
-        return []
-    clients = _overdue_clients(scan_date)
-    cancelled_paths = list(
-        Plan.objects.filter(
-            status=PlanStatus.CANCELLED, cancelled_on__gte=since, cancelled_on__lte=scan_date
-        ).values_list("investor__path", flat=True)
-    )
-    above = participants_of([c["path"] for c in clients] + cancelled_paths)
-    participants = {p.path: p for found in above.values() for p in found}
-    if not participants:
-        return []
-
-    per_participant: dict[str, dict] = defaultdict(lambda: {"clients": [], "cancelled_plans": 0})
-    for client in clients:
-        for participant in above[client["path"]]:
-            per_participant[participant.path]["clients"].append(client)
-    for path in cancelled_paths:
-        for participant in above[path]:
-            per_participant[participant.path]["cancelled_plans"] += 1
-
-    wanted = []
-    for path, found in per_participant.items():
-        payload = _digest_payload(found["clients"], found["cancelled_plans"])
-        if payload["overdue_clients"] or payload["cancelled_plans"]:
-            wanted.append((contact_details(participants[path]), payload))
-    maker = _RowMaker(now, (participant.id for participant, _ in wanted))
-    return [
-        row
-        for participant, payload in wanted
-        for step in digest_levels
-        for row in maker.rows(participant, step, digest_date=scan_date, payload=payload)
-    ]
-
-
-def _overdue_clients(scan_date: dt.date) -> list[dict]:
-    """The investors with an overdue plan not on hold and not past its deadline, each with
-    their most urgent plan's days left and deadline and the overdue amount of those plans,
-    summed in the query (`Plan.objects.with_overdue`)."""
-    rows = (
-        Plan.objects.filter(status=PlanStatus.ACTIVE, oldest_unpaid_due_date__lt=scan_date)
-        .exclude(hold_until__gte=scan_date)
-        .with_overdue(scan_date)
-        .filter(days_left__gte=0)
-        .values("investor_id", "investor__name", "investor__path", "investor__phone")
-        .annotate(
-            fewest_days_left=models.Min("days_left"),
-            soonest_deadline=models.Min("grace_deadline"),
-            overdue_total=models.Sum("overdue_amount"),
-            # The order the plans were read in before (newest first), for the same rows.
-            newest_plan=models.Max("pk"),
-        )
-        .order_by("-newest_plan")
-    )
-    return [
-        {
-            "name": row["investor__name"],
-            "path": row["investor__path"],
-            "phone": row["investor__phone"],
-            "days_left": row["fewest_days_left"],
-            "in_last_days": plan_rules.in_last_days(row["soonest_deadline"], scan_date),
-            "overdue_amount": row["overdue_total"],
-        }
-        for row in rows
-    ]
-
-
-def _digest_payload(clients: list[dict], cancelled_plans: int) -> dict:
-    cap = settings.REMINDER_DIGEST_NAMES
-    urgent = sorted(clients, key=lambda c: (c["days_left"], -c["overdue_amount"], c["name"]))
-    return {
-        "overdue_clients": len(urgent),
-        # The payload's name for the clients in their last days (the texts read it).
-        "due_soon_clients": sum(1 for c in urgent if c["in_last_days"]),
-        "cancelled_plans": cancelled_plans,
-        "urgent": [
-            {
-                "name": c["name"],
-                "phone": c["phone"],
-                "days_left": c["days_left"],
-                "overdue_amount": f"{c['overdue_amount']:.2f}",
-            }
-            for c in urgent[:cap]
-        ],
-        "more": max(0, len(urgent) - cap),
-    }
