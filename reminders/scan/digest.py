@@ -40,7 +40,7 @@ from installments import overdue
 from installments.models import Plan, PlanStatus
 
 from ..models import Trigger
-from .rows import CONTACT_FIELDS, ContactDetails, Row, _RowMaker
+from .rows import CONTACT_FIELDS, ContactDetails, Row, RowMaker
 
 
 def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, steps) -> list[Row]:
@@ -59,7 +59,7 @@ def digest_rows(*, scan_date: dt.date, since: dt.date, now: dt.datetime, steps) 
         .order_by()
         .values_list(*CONTACT_FIELDS)
     }
-    maker = _RowMaker(now, list(digests))
+    maker = RowMaker(now, list(digests))
     return [
         row
         for pk in sorted(digests, key=lambda pk: digests[pk].first_reached)

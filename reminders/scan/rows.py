@@ -62,7 +62,7 @@ class Row(NamedTuple):
     payload: dict | None = None
 
 
-class _RowMaker:
+class RowMaker:
     """Turns (recipient, step, subject) into rows, one per channel the recipient can be
     reached on and did not opt out of, scheduled after the quiet hours in their zone."""
 
@@ -214,7 +214,7 @@ def reminder_rows(plan_ids, *, scan_date: dt.date, now: dt.datetime, steps) -> l
             addressed.append((investor, step, subject))
         elif investor.id in participants:
             addressed.append((participants[investor.id], step, subject))
-    maker = _RowMaker(now, (recipient.id for recipient, _, _ in addressed))
+    maker = RowMaker(now, (recipient.id for recipient, _, _ in addressed))
     return [row for args in addressed for row in maker.rows(args[0], args[1], **args[2])]
 
 

@@ -90,7 +90,7 @@ def _table(name: str, columns: str, rows: list[tuple]) -> tuple[str, list]:
 
 
 def _present(column: str) -> str:
-    """`value.strip()` is not empty (the address test of `rows._RowMaker`)."""
+    """`value.strip()` is not empty (the address test of `rows.RowMaker`)."""
     blank = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
     if connection.vendor == "postgresql":
         return f"btrim(COALESCE({column}, ''), {blank}) <> ''"
