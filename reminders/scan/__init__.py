@@ -60,6 +60,7 @@ from .rows import (
     contact_details,
     outbox_insert,
     reminder_rows,
+    rows_not_queued,
 )
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "notice_plans",
     "outbox_insert",
     "reminder_rows",
+    "rows_not_queued",
     "scan",
     "scan_check",
     "scan_chunk_failed",
@@ -97,7 +99,8 @@ class ScanReport:
     run: ScanRun | None
     cancellations: list[Cancellation] = field(default_factory=list)
     caught_up: list[ScanRun] = field(default_factory=list)
-    reminders: int = 0  # queued (dry run: that would be considered)
+    reminders: int = 0  # queued (dry run: that the outbox does not hold yet)
+    already_queued: int = 0  # dry run: found, but the outbox holds them already
 
 
 def scan(
@@ -166,5 +169,6 @@ def _dry_run(report: ScanReport, missed: list[dt.date], *, now: dt.datetime) -> 
     steps = list(CadenceStep.objects.active())
     rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
     rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, steps=steps)
-    report.reminders = len(rows)
+    report.reminders = len(rows_not_queued(rows))
+    report.already_queued = len(rows) - report.reminders
     return report

@@ -254,3 +254,43 @@ def _oldest_unpaid(plan_ids, scan_date: dt.date, steps) -> list[tuple]:
         .values_list("pk", "plan_id", "due_date")
         if due_date == plans[plan_id][0]
     ]
+
+
+def _outbox_key(row: Row) -> tuple:
+    """The unique constraint of the outbox that holds `row`, and its values there."""
+    if row.installment_id is not None:
+        return ("installment", row.recipient_id, row.installment_id, row.kind, row.channel)
+    if row.plan_id is not None:
+        return ("plan", row.recipient_id, row.plan_id, row.kind, row.channel)
+    return ("digest_date", row.recipient_id, row.digest_date, row.kind, row.channel)
+
+
+# Per constraint: the column of its subject, and the rows it covers (reminders.models.Reminder).
+_OUTBOX_SUBJECTS = {
+    "installment": ("installment_id", {}),
+    "plan": ("plan_id", {"installment__isnull": True}),
+    "digest_date": ("digest_date", {}),
+}
+
+
+def rows_not_queued(rows: list[Row]) -> list[Row]:
+    """The rows the outbox does not hold yet, each once: what inserting them adds (the insert
+    skips a row one of the outbox's unique constraints already holds). The dry run counts
+    with it."""
+    keys = [_outbox_key(row) for row in rows]
+    held: set[tuple] = set()
+    for name, (column, covered) in _OUTBOX_SUBJECTS.items():
+        subjects = {key[2] for key in keys if key[0] == name}
+        if subjects:
+            held.update(
+                (name, *values)
+                for values in Reminder.objects.filter(
+                    **covered, **{f"{column}__in": subjects}
+                ).values_list("recipient_id", column, "kind", "channel")
+            )
+    fresh = []
+    for row, key in zip(rows, keys, strict=True):
+        if key not in held:
+            held.add(key)
+            fresh.append(row)
+    return fresh

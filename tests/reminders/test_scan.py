@@ -332,6 +332,17 @@ def test_scan_overdue_dry_run_counts_the_reminders_and_writes_nothing(at):
     make_plan(first_due_date=D, today=D - 30 * DAY)
     out = StringIO()
     at(D - 3 * DAY, lambda: call_command("scan_overdue", "--dry-run", stdout=out))
-    assert "Would queue up to 2 reminder(s)" in out.getvalue()
+    assert "Would queue 2 reminder(s) (0 more found are in the outbox already)" in out.getvalue()
     assert not Reminder.objects.exists()
     assert not ScanRun.objects.exists()
+
+
+def test_a_dry_run_after_the_scan_counts_only_what_the_outbox_does_not_hold(run_scan, at):
+    make_plan(first_due_date=D, today=D - 30 * DAY)
+    run_scan(D - 3 * DAY)
+    queued = Reminder.objects.count()
+    assert queued == 2
+    out = StringIO()
+    at(D - 3 * DAY, lambda: call_command("scan_overdue", "--dry-run", stdout=out))
+    assert "Would queue 0 reminder(s) (2 more found are in the outbox already)" in out.getvalue()
+    assert Reminder.objects.count() == queued

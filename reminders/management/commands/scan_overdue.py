@@ -62,7 +62,9 @@ class Command(BaseCommand):
         summary = f"Scan of {scan_date}: {verb} {len(report.cancellations)} plan(s)."
         if dry_run:
             summary += (
-                f" Would queue up to {report.reminders} reminder(s). Dry run: nothing was changed."
+                f" Would queue {report.reminders} reminder(s)"
+                f" ({report.already_queued} more found are in the outbox already)."
+                " Dry run: nothing was changed."
             )
         self.stdout.write(self.style.SUCCESS(summary))
         if not dry_run:
