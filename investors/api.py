@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -208,7 +209,7 @@ class AskForHelpView(BusinessDayMixin, APIView):
         data = serializer.validated_data
         plan = Plan.objects.filter(pk=data["plan"], investor=investor).first()
         if plan is None:
-            raise serializers.ValidationError({"plan": ["This is not one of your plans."]})
+            raise serializers.ValidationError({"plan": [_("This is not one of your plans.")]})
         request_ = help_request_ask(
             investor=investor,
             plan=plan,

@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.lib.errors import ConflictError, DomainError
 from clients.models import Investor
@@ -73,5 +74,5 @@ def invitation_accept(*, token: str, username: str, password: str, now=None):
     if invitation is None or not Invitation.objects.filter(
         pk=invitation.pk, used_at__isnull=True
     ).update(used_at=now):
-        raise DomainError("This invitation no longer works: ask for a new one.")
+        raise DomainError(_("This invitation no longer works: ask for a new one."))
     return investor_grant_login(investor=invitation.investor, username=username, password=password)

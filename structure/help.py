@@ -8,6 +8,7 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.lib.errors import ConflictError, DomainError
 from clients.models import Investor
@@ -25,6 +26,10 @@ def _joined(old: str, new: str) -> str:
     return "\n".join(part for part in (old, new) if part)[: MESSAGE_MAX_LENGTH * 4]
 
 
+def _at_most(limit: int) -> str:
+    return _("At most %(limit)d characters.") % {"limit": limit}
+
+
 def help_request_ask(
     *,
     investor: Investor,
@@ -37,12 +42,12 @@ def help_request_ask(
     """`investor` asks their participant for help with their `plan`. One transaction: the
     request (new, or the plan's open one with this message added) and the outbox rows."""
     if plan.investor_id != investor.pk:
-        raise DomainError("This is not one of your plans.", field="plan")
+        raise DomainError(_("This is not one of your plans."), field="plan")
     message, contact_via = (message or "").strip(), (contact_via or "").strip()
     if len(message) > MESSAGE_MAX_LENGTH:
-        raise DomainError(f"At most {MESSAGE_MAX_LENGTH} characters.", field="message")
+        raise DomainError(_at_most(MESSAGE_MAX_LENGTH), field="message")
     if len(contact_via) > CONTACT_VIA_MAX_LENGTH:
-        raise DomainError(f"At most {CONTACT_VIA_MAX_LENGTH} characters.", field="contact_via")
+        raise DomainError(_at_most(CONTACT_VIA_MAX_LENGTH), field="contact_via")
     now = now or timezone.now()
     with transaction.atomic():
         request = _open_request_for_update(plan)

@@ -6,6 +6,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def business_today(now: dt.datetime | None = None) -> dt.date:
@@ -26,7 +27,7 @@ def validate_time_zone(value: str) -> None:
     """An IANA time zone name such as Asia/Kolkata (empty is allowed: the business zone)."""
     if value and value not in zoneinfo.available_timezones():
         raise ValidationError(
-            "%(value)s is not a known time zone; use a name such as Asia/Kolkata.",
+            _("%(value)s is not a known time zone; use a name such as Asia/Kolkata."),
             params={"value": value},
             code="invalid_time_zone",
         )

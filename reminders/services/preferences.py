@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from backoffice.lib.dates import validate_time_zone
 from backoffice.lib.errors import DomainError
@@ -25,7 +26,10 @@ def investor_preferences_set(
     fields = []
     if language is not None:
         if language not in Language.values:
-            raise DomainError(f"{language!r} is not a language we write in.", field="language")
+            raise DomainError(
+                _("“%(language)s” is not a language we write in.") % {"language": language},
+                field="language",
+            )
         investor.language = language
         fields.append("language")
     if time_zone is not None:
@@ -41,7 +45,8 @@ def investor_preferences_set(
         unknown = set(opted_out_channels) - set(Channel.values)
         if unknown:
             raise DomainError(
-                f"Not a channel: {', '.join(sorted(unknown))}.", field="opted_out_channels"
+                _("Not a channel: %(channels)s.") % {"channels": ", ".join(sorted(unknown))},
+                field="opted_out_channels",
             )
         ChannelOptOut.objects.filter(investor=investor).exclude(
             channel__in=opted_out_channels

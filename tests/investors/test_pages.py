@@ -97,3 +97,13 @@ def test_a_plan_past_its_deadline_says_the_last_day_has_passed(bina_page, struct
     assert "If it is not paid by" not in body
     assert "Overdue payment" in body and "Next payment" not in body
     assert "was due Feb. 25, 2026" in body
+
+
+def test_an_investor_reading_in_hindi_gets_the_errors_in_hindi(bina_page, structure):
+    bad = bina_page.post(
+        "/me/preferences/",
+        {"language": "hi", "time_zone": "Nowhere/Land"},
+        HTTP_ACCEPT_LANGUAGE="hi",
+    ).content.decode()
+    assert "Nowhere/Land कोई ज्ञात समय क्षेत्र नहीं है" in bad
+    assert "is not a known time zone" not in bad
