@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backoffice.lib.api import BusinessDayMixin, IsStaffOrReadOnly, Pagination, is_schema_generation
+from backoffice.lib.errors import shown
 from clients.models import Investor
 from clients.selectors import visible_investors
 
@@ -48,7 +49,7 @@ class MoneyInput(serializers.CharField):
         try:
             return rules.parse_money(super().to_internal_value(data))
         except rules.RuleError as error:
-            raise serializers.ValidationError(str(error)) from None
+            raise serializers.ValidationError(shown(error)) from None
 
 
 # Digits with one "/" or "." at most. Fraction() also reads exponents, and "1e-999999999"
@@ -73,7 +74,7 @@ class FractionField(serializers.Field):
         try:
             return rules.parse_fraction(data)
         except rules.RuleError as error:
-            raise serializers.ValidationError(str(error), code="invalid") from None
+            raise serializers.ValidationError(shown(error), code="invalid") from None
 
     def to_representation(self, value):
         # A package built with a string default holds "2/3" until it is read back.
@@ -102,13 +103,13 @@ class PackageSerializer(serializers.ModelSerializer):
         try:
             return rules.parse_money(value)
         except rules.RuleError as error:
-            raise serializers.ValidationError(str(error)) from None
+            raise serializers.ValidationError(shown(error)) from None
 
     def validate(self, attrs):
         try:
             rules.check_installment_count(attrs["price"], attrs["installment_count"])
         except rules.RuleError as error:
-            raise serializers.ValidationError({"installment_count": [str(error)]}) from None
+            raise serializers.ValidationError({"installment_count": [shown(error)]}) from None
         return attrs
 
 
@@ -357,7 +358,7 @@ class PaymentCreateSerializer(serializers.Serializer):
         try:
             return rules.parse_money(value)
         except rules.RuleError as error:
-            raise serializers.ValidationError(str(error)) from None
+            raise serializers.ValidationError(shown(error)) from None
 
 
 class PaymentViewSet(

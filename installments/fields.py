@@ -7,6 +7,8 @@ from fractions import Fraction
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from backoffice.lib.errors import shown
+
 from . import rules
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -38,7 +40,7 @@ class FractionField(models.CharField):
         try:
             return rules.parse_fraction(value)
         except rules.RuleError as error:
-            raise ValidationError(str(error), code="invalid") from None
+            raise ValidationError(shown(error), code="invalid") from None
 
     def run_validators(self, value):
         # CharField's max-length validator measures the stored text, not the Fraction.

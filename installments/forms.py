@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from backoffice.lib.admin import ServiceForm
+from backoffice.lib.errors import shown
 from clients.models import Investor
 
 from . import rules, services
@@ -310,7 +311,7 @@ class PackageForm(forms.ModelForm):
         try:
             return rules.parse_fraction(self.cleaned_data["final_payment_fraction"])
         except rules.RuleError as error:
-            raise ValidationError(str(error), code="invalid") from None
+            raise ValidationError(shown(error), code="invalid") from None
 
     def clean(self):
         cleaned = super().clean()
@@ -319,7 +320,7 @@ class PackageForm(forms.ModelForm):
             try:
                 rules.check_installment_count(price, count)
             except rules.RuleError as error:
-                self.add_error("installment_count", str(error))
+                self.add_error("installment_count", shown(error))
         return cleaned
 
     def save(self, commit: bool = True) -> Package:

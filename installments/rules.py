@@ -35,8 +35,21 @@ MAX_FRACTION_TEXT = 32  # the stored "numerator/denominator"
 FIRST_DUE_YEARS_BACK, FIRST_DUE_YEARS_AHEAD, HOLD_DAYS_MAX = 10, 1, 366
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a message for the translation catalogue (`makemessages` collects it); the
+    interface that shows a RuleError translates it then (`backoffice.lib.errors.shown`)."""
+    return message
+
+
 class RuleError(ValueError):
-    """Input the rules refuse; the message is written for the person who gave it."""
+    """Input the rules refuse; the message is written for the person who gave it.
+
+    `message` is the catalogue's text with %(name)s placeholders and `params` their values, so
+    an interface writes it in the reader's language; `str()` is the English text."""
+
+    def __init__(self, message: str, **params: object):
+        self.message, self.params = message, params
+        super().__init__(message % params if params else message)
 
 
 # ---------------------------------------------------------------------------- money
@@ -51,26 +64,26 @@ def parse_money(value: object) -> Decimal:
     Floats are refused outright: 0.1 + 0.2 is not money.
     """
     if isinstance(value, float | bool):
-        raise RuleError("Amounts must be given as decimal strings such as '300.00'.")
+        raise RuleError(gettext_noop("Amounts must be given as decimal strings such as '300.00'."))
     text = str(value).strip()
     # Plain ASCII digits only: Decimal() also reads "1E2", "1e-2" and other scripts' digits
     # ("١٠٠"), none of which a person writes for an amount of money.
     # The text as it was written (a form may already have made it a Decimal('1E+2')).
     if not MONEY_TEXT.fullmatch(text):
-        raise RuleError(f"“{text}” is not an amount of money.")
+        raise RuleError(gettext_noop("“%(text)s” is not an amount of money."), text=text)
     try:
         amount = Decimal(text)
     except (InvalidOperation, ValueError):
-        raise RuleError(f"“{text}” is not an amount of money.") from None
+        raise RuleError(gettext_noop("“%(text)s” is not an amount of money."), text=text) from None
     if not amount.is_finite():
-        raise RuleError(f"“{text}” is not an amount of money.")
+        raise RuleError(gettext_noop("“%(text)s” is not an amount of money."), text=text)
     # Size first: quantizing 1e400 to cents would overflow the decimal context.
     if amount <= 0:
-        raise RuleError("The amount must be greater than zero.")
+        raise RuleError(gettext_noop("The amount must be greater than zero."))
     if amount > MAX_AMOUNT:
-        raise RuleError(f"The amount must not exceed {MAX_AMOUNT}.")
+        raise RuleError(gettext_noop("The amount must not exceed %(most)s."), most=MAX_AMOUNT)
     if amount != amount.quantize(CENT, rounding=ROUND_DOWN):
-        raise RuleError("Amounts have at most two decimal places.")
+        raise RuleError(gettext_noop("Amounts have at most two decimal places."))
     return amount.quantize(CENT)
 
 
@@ -86,7 +99,7 @@ def add_months(anchor: dt.date, months: int) -> dt.date:
     month_index = anchor.month - 1 + months
     year, month = anchor.year + month_index // 12, month_index % 12 + 1
     if not dt.MINYEAR <= year <= dt.MAXYEAR:
-        raise RuleError("The schedule would run past the end of the calendar.")
+        raise RuleError(gettext_noop("The schedule would run past the end of the calendar."))
     last_day = calendar.monthrange(year, month)[1]
     return dt.date(year, month, min(anchor.day, last_day))
 
@@ -101,7 +114,7 @@ class ScheduledInstallment:
 def split_amount(total: Decimal, parts: int) -> list[Decimal]:
     """`total / parts` rounded down to the cent; the remainder goes to the last part."""
     if parts < 1:
-        raise RuleError("There must be at least one installment.")
+        raise RuleError(gettext_noop("There must be at least one installment."))
     share = (total / parts).quantize(CENT, rounding=ROUND_DOWN)
     return [share] * (parts - 1) + [total - share * (parts - 1)]
 
@@ -113,11 +126,17 @@ def check_installment_count(price: Decimal, count: int) -> None:
     the start, never payable, and a plan paid in full that the scan then cancels.
     """
     if count < 1:
-        raise RuleError("There must be at least one installment.")
+        raise RuleError(gettext_noop("There must be at least one installment."))
     if price < CENT * count:
         raise RuleError(
-            f"A price of {price} cannot be split into {count} installments of at least {CENT}: "
-            f"at most {int(price / CENT)} installments."
+            gettext_noop(
+                "A price of %(price)s cannot be split into %(count)s installments of at least "
+                "%(cent)s: at most %(most)s installments."
+            ),
+            price=price,
+            count=count,
+            cent=CENT,
+            most=int(price / CENT),
         )
 
 
@@ -135,16 +154,26 @@ def first_due_date_check(first_due_date: dt.date, today: dt.date) -> None:
     earliest = add_months(today, -12 * FIRST_DUE_YEARS_BACK)
     latest = add_months(today, 12 * FIRST_DUE_YEARS_AHEAD)
     if not earliest <= first_due_date <= latest:
-        raise RuleError(f"A first due date must be from {earliest} to {latest}.")
+        raise RuleError(
+            gettext_noop("A first due date must be from %(earliest)s to %(latest)s."),
+            earliest=earliest,
+            latest=latest,
+        )
 
 
 def hold_check(until: dt.date, today: dt.date) -> None:
     """A hold lasts until today or later, and at most HOLD_DAYS_MAX days (RuleError)."""
     if until < today:
-        raise RuleError(f"A hold must last until today or later, not {until}.")
+        raise RuleError(
+            gettext_noop("A hold must last until today or later, not %(until)s."), until=until
+        )
     latest = today + dt.timedelta(days=HOLD_DAYS_MAX)
     if until > latest:
-        raise RuleError(f"A hold lasts {HOLD_DAYS_MAX} days at the most: until {latest}.")
+        raise RuleError(
+            gettext_noop("A hold lasts %(days)s days at the most: until %(latest)s."),
+            days=HOLD_DAYS_MAX,
+            latest=latest,
+        )
 
 
 # ---------------------------------------------------------------------------- allocation
@@ -168,7 +197,11 @@ def allocate(amount: Decimal, outstanding: Sequence[Outstanding]) -> list[tuple[
     balance = sum((item.unpaid for item in outstanding), Decimal("0"))
     if amount > balance:
         raise RuleError(
-            f"The payment of {amount} is larger than the remaining balance of {balance}."
+            gettext_noop(
+                "The payment of %(amount)s is larger than the remaining balance of %(balance)s."
+            ),
+            amount=amount,
+            balance=balance,
         )
     allocations: list[tuple[int, Decimal]] = []
     left = amount
@@ -286,6 +319,9 @@ def latest_saveable_due_date(scan_date: dt.date) -> dt.date:
 # ---------------------------------------------------------------------------- shares
 
 
+_NOT_A_FRACTION = gettext_noop("“%(text)s” is not a fraction such as '2/3' or '0.5'.")
+
+
 def parse_fraction(value: object) -> Fraction:
     """The final-payment fraction F, exact: "2/3" or a decimal string such as "0.5".
 
@@ -294,21 +330,21 @@ def parse_fraction(value: object) -> Fraction:
     if isinstance(value, Fraction):
         fraction = value
     elif isinstance(value, float | bool):
-        raise RuleError("Give the fraction as a string such as '2/3' or '0.5'.")
+        raise RuleError(gettext_noop("Give the fraction as a string such as '2/3' or '0.5'."))
     else:
         text = str(value).strip()
         # Shape first: Fraction() also takes exponents, and "1e-999999999" would build a
         # billion-digit number before any range check.
         if not FRACTION_SHAPE.fullmatch(text):
-            raise RuleError(f"{text[:40]!r} is not a fraction such as '2/3' or '0.5'.")
+            raise RuleError(_NOT_A_FRACTION, text=text[:40])
         try:
             fraction = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise RuleError(f"{text!r} is not a fraction such as '2/3' or '0.5'.") from None
+            raise RuleError(_NOT_A_FRACTION, text=text) from None
     if not 0 <= fraction <= 1:
-        raise RuleError("The final-payment fraction must be between 0 and 1.")
+        raise RuleError(gettext_noop("The final-payment fraction must be between 0 and 1."))
     if len(format_fraction(fraction)) > MAX_FRACTION_TEXT:
-        raise RuleError("The final-payment fraction is too long; use a simpler one.")
+        raise RuleError(gettext_noop("The final-payment fraction is too long; use a simpler one."))
     return fraction
 
 

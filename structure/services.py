@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from backoffice.lib.errors import DomainError
+from backoffice.lib.errors import DomainError, shown
 from clients.models import Investor
 from installments import overdue, rules
 from installments.models import Installment, PlanStatus
@@ -84,7 +84,7 @@ def contact_log_record(
         try:
             promised_amount = rules.parse_money(promised_amount)
         except rules.RuleError as error:
-            raise DomainError(str(error), field="promised_amount") from None
+            raise DomainError(shown(error), field="promised_amount") from None
         _check_promise_within_reach(investor, promised_on, promised_amount)
     else:
         # Only a promise has a date and an amount: a stray one would be judged as a promise.

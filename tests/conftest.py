@@ -1,7 +1,9 @@
 import os
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, participant
@@ -99,6 +101,15 @@ def anonymous_client():
 @pytest.fixture
 def vendor():
     return connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request's LocaleMiddleware leaves its language active in the thread afterwards (the
+    next request sets its own); a test that asked in Hindi would leave the next test's
+    messages, read outside a request, in Hindi."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from backoffice.lib.errors import DomainError
+from backoffice.lib.errors import DomainError, shown
 from clients.models import Investor
 
 from .. import rules
@@ -27,7 +27,7 @@ def _rule(call, *args, field_name: str | None = None, **kwargs):
     try:
         return call(*args, **kwargs)
     except rules.RuleError as error:
-        raise DomainError(str(error), field=field_name) from None
+        raise DomainError(shown(error), field=field_name) from None
 
 
 # The longest written reason (a restore, a hold, its release) the audit trail keeps.

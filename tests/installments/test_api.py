@@ -863,3 +863,25 @@ def test_a_plan_paid_off_during_its_hold_is_no_longer_on_hold(staff_client, toda
     )
     body = staff_client.get(f"/api/plans/{plan.pk}/").json()
     assert (body["status"], body["on_hold_until"]) == ("completed", None)
+
+
+def test_a_refusal_of_the_rules_reads_in_the_readers_language(staff_client, plan, today):
+    data = payment_data(plan, today, amount="0")
+    response = staff_client.post(
+        "/api/payments/",
+        json.dumps(data),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="hi",
+    )
+    assert response.status_code == 400
+    assert response.json()["amount"] == ["राशि शून्य से अधिक होनी चाहिए।"]
+
+
+def test_a_refusal_writes_its_days_as_the_pages_do():
+    from backoffice.lib.errors import shown
+    from installments import rules
+
+    with pytest.raises(rules.RuleError) as refused:
+        rules.hold_check(dt.date(2027, 5, 1), today=dt.date(2026, 3, 31))
+    assert str(refused.value) == "A hold lasts 366 days at the most: until 2027-04-01."
+    assert shown(refused.value) == "A hold lasts 366 days at the most: until April 1, 2027."
