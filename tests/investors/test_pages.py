@@ -107,3 +107,17 @@ def test_an_investor_reading_in_hindi_gets_the_errors_in_hindi(bina_page, struct
     ).content.decode()
     assert "Nowhere/Land कोई ज्ञात समय क्षेत्र नहीं है" in bad
     assert "is not a known time zone" not in bad
+
+
+def test_the_participant_told_of_a_help_request_gets_no_empty_email_line(
+    bina_page, structure, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    Investor.objects.filter(pk=structure.bina.pk).update(email="")
+    plan = structure.bina.plans.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        bina_page.post(f"/me/plans/{plan.pk}/help/", {"message": "Call me"})
+    (message,) = [m for m in mail.outbox if "asked for your help" in m.body]
+    assert "Phone: +919800000002" in message.body
+    assert "Email" not in message.body
