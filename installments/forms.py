@@ -7,9 +7,11 @@ the form has that field), so a refused request is shown on the form and has chan
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from fractions import Fraction
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
@@ -20,7 +22,7 @@ from backoffice.lib.admin import ServiceForm
 from backoffice.lib.errors import shown
 from clients.models import Investor
 
-from . import rules, services
+from . import overdue, rules, services
 from .models import BONUS_KINDS, CreditKind, Package, Payment, Plan, PlanStatus
 
 
@@ -129,6 +131,27 @@ class PaymentRecordForm(PlanServiceForm):
 
     def success_message(self, result: services.PaymentResult) -> str:
         return payment_message(result)
+
+    @staticmethod
+    def what_is_owed(plan: Plan, today) -> str:
+        """What the plan still owes and what of it is overdue today (the form's description)."""
+        plan = Plan.objects.with_overdue(today).get(pk=plan.pk)
+        owed = plan.installments.aggregate(owed=overdue.sum_unpaid())["owed"]
+        figures = {
+            "owed": f"{Decimal(owed).quantize(rules.CENT)} {settings.CURRENCY}",
+            "overdue": f"{Decimal(plan.overdue_amount).quantize(rules.CENT)} {settings.CURRENCY}",
+        }
+        if plan.status == PlanStatus.CANCELLED:
+            return (
+                _(
+                    "Still to pay: %(owed)s. The plan is cancelled: a payment received by its "
+                    "grace deadline restores it."
+                )
+                % figures
+            )
+        if plan.overdue:
+            return _("Still to pay: %(owed)s, of which %(overdue)s is overdue.") % figures
+        return _("Still to pay: %(owed)s; nothing is overdue.") % figures
 
 
 class PaymentCreateForm(PaymentRecordForm):
@@ -245,6 +268,8 @@ class PlanReleaseHoldForm(PlanServiceForm):
 class PlanAddSharesForm(PlanServiceForm):
     shares = forms.IntegerField(
         label=_("shares to add"),
+        min_value=1,
+        max_value=rules.MAX_PACKAGE_SHARES,
         help_text=_(
             "Priced at the plan's locked share price; the added price is spread over the "
             "unpaid installments."

@@ -13,7 +13,7 @@ from django.db import models
 from django.urls import reverse
 
 from installments.models import PlanStatus
-from reminders.models import Reminder, ReminderStatus, ScanRun
+from reminders.models import CHECK_TRIGGER, Reminder, ReminderStatus, ScanRun
 from reminders.scan import missed_dates
 
 DAY = dt.timedelta(days=1)
@@ -128,11 +128,14 @@ def morning_report(*, today: dt.date, now: dt.datetime) -> MorningReport:
     due = Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_for__lte=now)
     oldest = due.aggregate(oldest=models.Min("scheduled_for"))["oldest"]
     # Every run of the last scan's date, a late catch-up of it too: the plans it cancelled
-    # are cancelled on that date and the figure's link lists them.
+    # are cancelled on that date and the figure's link lists them. Not the record the
+    # morning check made of a night that never started: it ran nothing.
     night: list[ScanRun] = []
     if last_run is not None:
         night = list(
-            ScanRun.objects.filter(scan_date=last_run.scan_date).order_by("started_at", "pk")
+            ScanRun.objects.filter(scan_date=last_run.scan_date)
+            .exclude(trigger=CHECK_TRIGGER)
+            .order_by("started_at", "pk")
         )
     finishes = [run.finished_at for run in night if run.finished_at and not run.errors]
     return MorningReport(

@@ -278,6 +278,11 @@ class Reminder(models.Model):
         return f"{self.kind} · {self.get_channel_display()} · {self.recipient}"
 
 
+# The `ScanRun.trigger` of the record the morning check makes of a night that never started
+# (`reminders.scan.dispatch.scan_check`): it ran nothing.
+CHECK_TRIGGER = "check"
+
+
 class ScanRun(models.Model):
     """One nightly scan (or one night caught up): what it did and whether it finished."""
 

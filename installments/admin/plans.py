@@ -4,9 +4,7 @@ services (record a payment, restore, hold, release, add shares)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import F, Prefetch
@@ -27,7 +25,7 @@ from backoffice.lib.admin import (
 )
 from backoffice.lib.errors import DomainError
 
-from .. import overdue, rules
+from .. import rules
 from ..forms import (
     PaymentRecordForm,
     PlanAddSharesForm,
@@ -293,6 +291,8 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
         description="",
         initial=None,
     ):
+        """`description` is a text, or a function of the plan (called once the plan is found
+        and the user may change it)."""
         plan = self.object_for_change(request, object_id)
         return self.service_tool_view(
             request,
@@ -301,7 +301,7 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
             form_kwargs={"plan": plan},
             title=title % {"plan": plan.pk},
             submit_label=submit_label,
-            description=description,
+            description=description(plan) if callable(description) else description,
             initial=initial,
         )
 
@@ -313,13 +313,13 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
             form_class=PaymentRecordForm,
             title=_("Record a payment to plan #%(plan)s"),
             submit_label=_("Post the payment"),
-            description=format_lazy(
+            description=lambda plan: format_lazy(
                 "{} {}",
                 _(
                     "The money goes to the oldest unpaid installment first. Posting a "
                     "reference that is already recorded posts nothing."
                 ),
-                _plan_money(object_id, today),
+                PaymentRecordForm.what_is_owed(plan, today),
             ),
             initial={"received_on": today},
         )
@@ -474,18 +474,3 @@ class PlanAdmin(ServiceViewsMixin, admin.ModelAdmin):
                 ngettext("%(count)d plan restored", "%(count)d plans restored", n) % {"count": n}
             ),
         )
-
-
-def _plan_money(plan_id, today) -> str:
-    """What the plan still owes and what of it is overdue today, for the payment form."""
-    plan = Plan.objects.with_overdue(today).filter(pk=plan_id).first()
-    if plan is None:
-        return ""
-    owed = plan.installments.aggregate(owed=overdue.sum_unpaid())["owed"]
-    figures = {
-        "owed": f"{Decimal(owed).quantize(rules.CENT)} {settings.CURRENCY}",
-        "overdue": f"{Decimal(plan.overdue_amount).quantize(rules.CENT)} {settings.CURRENCY}",
-    }
-    if plan.overdue:
-        return _("Still to pay: %(owed)s, of which %(overdue)s is overdue.") % figures
-    return _("Still to pay: %(owed)s; nothing is overdue.") % figures

@@ -121,6 +121,10 @@ def _create(*, investor, package, first_due_date, today, actor) -> Plan:
     return plan
 
 
+# A plan holds no more shares than a package may sell (`rules.MAX_PACKAGE_SHARES`).
+_SHARES_AT_MOST = f"A plan holds at most {rules.MAX_PACKAGE_SHARES:,} shares."
+
+
 def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> Plan:
     """Add shares to a sold plan at its locked share price (the purchase-stage discount).
 
@@ -128,6 +132,8 @@ def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> P
     """
     if not isinstance(shares, int) or shares < 1:
         raise DomainError("Add at least one whole share.", field="shares")
+    if shares > rules.MAX_PACKAGE_SHARES:
+        raise DomainError(_SHARES_AT_MOST, field="shares")
     with plans_changing() as changes:
         plan = changes.lock(plan)
         if plan.status != PlanStatus.ACTIVE:
@@ -139,6 +145,8 @@ def plan_add_shares(*, plan: Plan, shares: int, today: dt.date, actor=None) -> P
         extra = plan.share_price * shares
         if plan.price + extra > rules.MAX_AMOUNT:
             raise DomainError("The plan's price would become absurdly large.", field="shares")
+        if plan.shares + shares > rules.MAX_PACKAGE_SHARES:
+            raise DomainError(_SHARES_AT_MOST, field="shares")
         for installment, portion in zip(
             unpaid, rules.split_amount(extra, len(unpaid)), strict=True
         ):

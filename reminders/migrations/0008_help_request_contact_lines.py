@@ -1,6 +1,6 @@
 """The help-request message names the client's phone and e-mail only when they have one (it
-printed an empty "Email:" for a client without an address). A text an admin has changed
-since is left as it is."""
+printed an empty "Email:" for a client without an address). Only the line as it was seeded
+is rewritten: a text whose contact line an admin has changed is left as it is."""
 
 from django.db import migrations
 

@@ -160,15 +160,20 @@ def scan(
 
 
 def _dry_run(report: ScanReport, missed: list[dt.date], *, now: dt.datetime) -> ScanReport:
-    """What the scan would do, writing nothing."""
+    """What the scan would do, written in a transaction that is rolled back: the same
+    cancellations, then the reminders and digests they and the night call for (the notices of
+    tonight's cancellations included), counted against what the outbox holds already."""
     scan_date = report.scan_date
-    for night in missed:
-        report.cancellations += plans_cancel_expired(scan_date=night, dry_run=True)
-    report.cancellations += plans_cancel_expired(scan_date=scan_date, dry_run=True)
-    plan_ids = candidate_plan_ids(scan_date)
-    steps = list(CadenceStep.objects.active())
-    rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
-    rows += digest_rows(scan_date=scan_date, since=scan_date, now=now, steps=steps)
-    report.reminders = len(rows_not_queued(rows))
-    report.already_queued = len(rows) - report.reminders
+    with transaction.atomic():
+        for night in missed:
+            report.cancellations += plans_cancel_expired(scan_date=night)
+        report.cancellations += plans_cancel_expired(scan_date=scan_date)
+        plan_ids = candidate_plan_ids(scan_date)
+        steps = list(CadenceStep.objects.active())
+        rows = reminder_rows(plan_ids, scan_date=scan_date, now=now, steps=steps)
+        since = missed[0] if missed else scan_date
+        rows += digest_rows(scan_date=scan_date, since=since, now=now, steps=steps)
+        report.reminders = len(rows_not_queued(rows))
+        report.already_queued = len(rows) - report.reminders
+        transaction.set_rollback(True)
     return report

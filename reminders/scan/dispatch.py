@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from .. import broker
-from ..models import CadenceStep, ScanChunk, ScanRun
+from ..models import CHECK_TRIGGER, CadenceStep, ScanChunk, ScanRun
 from ..services import dispatch_on_commit
 from ..signals import scan_finished_on_commit
 from .candidates import DAY
@@ -199,7 +199,7 @@ def scan_check(*, scan_date: dt.date, now: dt.datetime) -> ScanRun | None:
     with transaction.atomic():
         run = runs.order_by("-started_at").first()
         if run is None:
-            run = ScanRun.objects.create(scan_date=scan_date, trigger="check", errors=problem)
+            run = ScanRun.objects.create(scan_date=scan_date, trigger=CHECK_TRIGGER, errors=problem)
         ScanRun.objects.filter(pk=run.pk).update(flagged_at=now)
     logger.error(problem)
     mail_admins(f"Nightly scan of {scan_date} not completed", problem, fail_silently=True)

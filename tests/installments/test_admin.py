@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from backoffice.lib.errors import DomainError
 from installments.admin.plans import PlanAdmin
 from installments.models import (
     Installment,
@@ -25,7 +26,7 @@ from installments.models import (
     PurchaseStage,
     ShareLedgerEntry,
 )
-from installments.services import payment_record, plans_cancel_expired
+from installments.services import payment_record, plan_add_shares, plans_cancel_expired
 from tests.factories import (
     InvestorFactory,
     PackageFactory,
@@ -675,3 +676,27 @@ def test_the_payment_form_says_what_the_plan_still_owes_and_what_is_overdue(admi
     assert overdue > 0
     assert f"Still to pay: {owed:.2f} USD, of which {overdue:.2f} USD is overdue." in page
     assert '<label class="required" for="id_amount">Amount:</label>' in page
+
+
+def test_the_payment_form_of_a_cancelled_plan_says_a_payment_in_time_restores_it(admin_client):
+    plan = cancelled_plan()
+    page = admin_client.get(url("plan_record_payment", plan.pk)).content.decode()
+    assert "The plan is cancelled: a payment received by its grace deadline restores it." in page
+    assert "nothing is overdue" not in page
+
+
+@pytest.mark.parametrize("tool", ["plan_record_payment", "plan_restore", "plan_hold"])
+def test_a_plan_tool_for_an_id_that_is_no_plan_is_a_404(admin_client, tool):
+    assert admin_client.get(url(tool, "abc")).status_code == 404
+    assert admin_client.get(url(tool, "999999")).status_code == 404
+
+
+def test_more_shares_than_a_plan_may_hold_is_a_form_error_and_changes_nothing(admin_client):
+    plan = overdue_plan()
+    response = admin_client.post(url("plan_add_shares", plan.pk), {"shares": "1000000001"})
+    assert response.status_code == 200
+    assert "shares" in form_errors(response)
+    with pytest.raises(DomainError, match="at most 1,000,000,000 shares"):
+        plan_add_shares(plan=plan, shares=1_000_000_001, today=TODAY)
+    plan.refresh_from_db()
+    assert plan.shares == 3000

@@ -241,3 +241,18 @@ def test_staff_without_the_scan_runs_permission_get_djangos_plain_index(client):
     html = client.get("/admin/").content.decode()
     assert 'class="morning"' not in html
     assert "Site administration" in html
+
+
+def test_the_morning_checks_record_of_a_night_that_never_started_is_no_run_of_it(admin_page):
+    night(TODAY - DAY)
+    check = night(TODAY, finished=False, errors="The scan of 2026-05-11 did not start.")
+    ScanRun.objects.filter(pk=check.pk).update(trigger="check", started_at=moment(TODAY, 6))
+    late = night(TODAY, cancelled=2)  # run by hand at 09:00
+    ScanRun.objects.filter(pk=late.pk).update(
+        trigger="command", started_at=moment(TODAY, 9), finished_at=moment(TODAY, 9)
+    )
+    html = admin_page()
+    assert "<dd>2026-05-11 09:00</dd>" in html  # started with the run, not the check
+    assert "<dd>2026-05-11 06:00</dd>" not in html
+    assert "runs of 2026-05-11" not in html
+    assert figure(html, "plans cancelled")[0] == "2"

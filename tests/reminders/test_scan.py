@@ -337,6 +337,23 @@ def test_scan_overdue_dry_run_counts_the_reminders_and_writes_nothing(at):
     assert not ScanRun.objects.exists()
 
 
+def test_a_dry_run_counts_what_the_scan_then_queues_cancellation_notices_and_digests_too(
+    run_scan, at
+):
+    boss = participant("boss", name="Boss")
+    plan = make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D - 30 * DAY, today=D)
+    make_plan(investor=InvestorFactory(sponsor=boss), first_due_date=D - 5 * DAY, today=D)
+    out = StringIO()
+    at(D, lambda: call_command("scan_overdue", "--dry-run", stdout=out))
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.ACTIVE  # rolled back
+    assert not Reminder.objects.exists() and not ScanRun.objects.exists()
+    run_scan(D)
+    queued = Reminder.objects.count()
+    assert {"cancelled", "digest"} <= set(Reminder.objects.values_list("kind", flat=True))
+    assert f"would cancel 1 plan(s). Would queue {queued} reminder(s)" in out.getvalue()
+
+
 def test_a_dry_run_after_the_scan_counts_only_what_the_outbox_does_not_hold(run_scan, at):
     make_plan(first_due_date=D, today=D - 30 * DAY)
     run_scan(D - 3 * DAY)
