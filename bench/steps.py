@@ -204,6 +204,8 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     portfolio = _meta("portfolio")
     scan_date = dt.date.fromisoformat(portfolio["today"])
     setup = last_night(scan_date)
+    logger.info("keeping the dashboard's figures, as after the night's scan")
+    setup.update(structure_timing.keep_dashboard_figures(portfolio["top_token"]))
     logger.info("measuring the scan of %s", scan_date)
     result = measure.measure_scan(scan_date, scale.scan_runs)
     result.update(setup)

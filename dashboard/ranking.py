@@ -12,7 +12,7 @@ from clients.models import PATH_END, Investor
 from installments import overdue
 from installments.rules import ZERO
 
-from .figures import recovered_allocations
+from .kept import recovered_allocations
 
 # Most recovered first; ties by name, then id, so a page never overlaps the next.
 RANKING_ORDER = (models.F("recovered").desc(), "name", "pk")

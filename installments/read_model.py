@@ -133,7 +133,7 @@ def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -
     `Investor.earliest_grace_deadline`, `Investor.plans_price`, `Investor.cancelled_price`) of
     `investor_ids` (ids, or a queryset of ids read as a subquery) from their plans, in the
     caller's transaction. Returns the number of
-    investors whose values changed.
+    investors written.
 
     `plans_changing` calls it for every write to a plan; nothing else needs to. The
     investors' rows are locked first, in id
@@ -141,7 +141,8 @@ def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -
     second reading what the first committed (READ COMMITTED gives each statement a fresh
     snapshot, but an UPDATE blocked on a row lock would keep its old aggregate). FOR NO KEY
     UPDATE leaves plan and contact-log inserts (which take KEY SHARE on the investor) free.
-    Only rows whose values change are written: a part payment leaves the investor untouched.
+    Only rows whose values change are written: a part payment leaves the investor untouched,
+    but for the stamp of the dashboard's kept figures, which every write empties.
     """
     if not isinstance(investor_ids, models.QuerySet):
         investor_ids = sorted({int(pk) for pk in investor_ids})
@@ -177,24 +178,31 @@ AMOUNT_COLUMNS = {
 def _overdue_update(ids: list[int] | None) -> int:
     """Rewrite the read model of `ids` (every investor for None): the plans' aggregate and the
     installments' in two statements (joined together, the plan prices would be summed once
-    per installment); the number of investors either changed."""
+    per installment); the number of investors written.
+
+    The first also empties the stamp of the dashboard's figures kept on the investors
+    (`dashboard.kept`): any plan write may change them, and a row without its day's stamp
+    is computed afresh wherever it is read."""
     changed: set[int] = set()
-    for aggregate, columns in (
-        (_investor_plans_aggregate, PLAN_COLUMNS),
-        (_investor_amount_aggregate, AMOUNT_COLUMNS),
-    ):
-        changed |= _update(*aggregate(ids), columns)
+    changed |= _update(*_investor_plans_aggregate(ids), PLAN_COLUMNS, forget_kept=True)
+    changed |= _update(*_investor_amount_aggregate(ids), AMOUNT_COLUMNS)
     return len(changed)
 
 
-def _update(select: str, params, columns: dict[str, str]) -> set[int]:
-    """UPDATE the investors from `select` where a value differs; the ids written."""
+def _update(select: str, params, columns: dict[str, str], *, forget_kept=False) -> set[int]:
+    """UPDATE the investors from `select` where a value differs (or, with `forget_kept`,
+    where the kept figures' stamp is set, emptying it); the ids written."""
     differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    assignments = [f"{column} = agg.{value}" for column, value in columns.items()]
+    conditions = [f"i.{column} {differs} agg.{value}" for column, value in columns.items()]
+    if forget_kept:
+        assignments.append("kept_figures_stamp = NULL")
+        conditions.append("i.kept_figures_stamp IS NOT NULL")
     sql = (
         "UPDATE clients_investor AS i SET "
-        + ", ".join(f"{column} = agg.{value}" for column, value in columns.items())
+        + ", ".join(assignments)
         + f" FROM ({select}) AS agg WHERE i.id = agg.ref AND ("
-        + " OR ".join(f"i.{column} {differs} agg.{value}" for column, value in columns.items())
+        + " OR ".join(conditions)
         + ") RETURNING id"
     )
     with connection.cursor() as cursor:

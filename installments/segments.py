@@ -88,16 +88,17 @@ def segment_case(today: dt.date, limits: activity.SegmentThresholds) -> models.C
     )
 
 
-def segment_counts(
+def segment_cells_sql(
     investors: models.QuerySet,
     *,
     today: dt.date,
     limits: activity.SegmentThresholds | None = None,
-) -> dict[str, int]:
-    """How many of `investors` fall in each segment: `with_activity`'s cells counted in one
-    statement. Every payment and purchase of the investors is read once (UNION ALL), grouped
-    per investor, then per cell, where `with_activity` runs its correlated subqueries per
-    investor and per condition (`tests/installments/test_segments.py` holds the two equal)."""
+) -> tuple[str, list]:
+    """SELECT ref, cell: the cell of each of `investors` with a payment or a plan (one without
+    either has no row), `with_activity`'s in one statement. Every payment and purchase of the
+    investors is read once (UNION ALL) and grouped per investor, where `with_activity` runs its
+    correlated subqueries per investor and per condition (`tests/installments/test_segments.py`
+    holds the two equal)."""
     limits = limits or thresholds()
     ids, ids_params = investors.order_by().values("pk").query.sql_with_params()
     recent = today - dt.timedelta(days=limits.recent_days)
@@ -115,7 +116,7 @@ def segment_counts(
         *(limits.few_max, activity.Segment.ONE_TIME, activity.Segment.LOST),
     ]
     sql = (
-        f"SELECT cell, COUNT(*) FROM (SELECT {cells} AS cell FROM ("
+        f"SELECT investor_id AS ref, {cells} AS cell FROM ("
         "SELECT investor_id, MAX(day) AS last_day, "
         "COUNT(CASE WHEN day >= %s THEN 1 END) AS n FROM ("
         "SELECT plan.investor_id, payment.received_on AS day "
@@ -125,7 +126,7 @@ def segment_counts(
         "UNION ALL "
         "SELECT plan.investor_id, plan.purchased_on FROM installments_plan AS plan "
         f"WHERE plan.investor_id IN ({ids}) AND plan.purchased_on <= %s"
-        ") AS activity GROUP BY investor_id) AS per_investor) AS cells GROUP BY cell"
+        ") AS activity GROUP BY investor_id) AS per_investor"
     )
     params = [
         *cell_params,
@@ -135,9 +136,20 @@ def segment_counts(
         *ids_params,
         today,
     ]
+    return sql, params
+
+
+def segment_counts(
+    investors: models.QuerySet,
+    *,
+    today: dt.date,
+    limits: activity.SegmentThresholds | None = None,
+) -> dict[str, int]:
+    """How many of `investors` fall in each segment: `segment_cells_sql`'s cells counted."""
+    cells, params = segment_cells_sql(investors, today=today, limits=limits)
     counts = dict.fromkeys(activity.Segment.ALL, 0)
     with connections[investors.db].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT cell, COUNT(*) FROM ({cells}) AS cells GROUP BY cell", params)
         for cell, count in cursor.fetchall():
             counts[cell] = count
     return counts

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from .portfolio import build, expected
+from dashboard.kept import kept_figures_refresh
+
+from .portfolio import build, expected, more_payments
 
 TODAY = dt.date(2026, 3, 31)
 
@@ -39,19 +41,30 @@ def _as(user):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(seed=st.integers(min_value=0, max_value=10**6), later=st.integers(min_value=1, max_value=45))
-@example(seed=1, later=20)
+@given(
+    seed=st.integers(min_value=0, max_value=10**6),
+    later=st.integers(min_value=1, max_value=45),
+    kept_when=st.sampled_from(["never", "before the payments", "after the payments"]),
+)
+@example(seed=1, later=20, kept_when="before the payments")
 def test_every_figure_equals_a_fresh_computation_from_plans_and_payments(
-    seed, later, today, staff, time_machine
+    seed, later, kept_when, today, staff, time_machine
 ):
     """For a random portfolio, each figure (a participant's and the whole book's) equals
     the plain-Python computation of `portfolio.expected`, and each count is the Structure's
-    count of the filter the figure links to; and again `later` days on, with no write in
-    between (installments fall due, so what the read model kept for the day of the writes
-    no longer holds)."""
+    count of the filter the figure links to, whether the figures kept per investor were
+    refreshed (`dashboard.kept`) never, before the last payments or after them; and again
+    `later` days on, with no write in between (installments fall due, so what the read model
+    kept for the day of the writes no longer holds), before and after a refresh for that
+    day."""
     time_machine.move_to(_noon(today), tick=False)
     with transaction.atomic():
         root = build(seed, today)
+        if kept_when == "before the payments":
+            kept_figures_refresh(today=today)
+        more_payments(seed, root, today)
+        if kept_when == "after the payments":
+            kept_figures_refresh(today=today)
         mine = _as(root.user)
         answer = mine.get("/api/dashboard/").json()
         fresh = expected(root, today)
@@ -70,8 +83,11 @@ def test_every_figure_equals_a_fresh_computation_from_plans_and_payments(
         assert {name: book[name] for name in fresh_book} == fresh_book
         day = today + dt.timedelta(days=later)
         time_machine.move_to(_noon(day), tick=False)
-        answer = mine.get("/api/dashboard/").json()
         fresh = expected(root, day)
+        answer = mine.get("/api/dashboard/").json()
+        assert {name: answer[name] for name in fresh} == fresh
+        kept_figures_refresh(today=day)
+        answer = mine.get("/api/dashboard/").json()
         assert {name: answer[name] for name in fresh} == fresh
         transaction.set_rollback(True)
 

@@ -1,0 +1,241 @@
+"""The dashboard's windowed figures, per investor, and kept on the investor's row
+(docs/rules.md, Dashboard; docs/performance.md, The dashboard request).
+
+Each investor's part of a day's figures — the money recovered within grace in the last 30
+days, the plans that fell overdue in them and were cured, the plans saved and cancelled this
+month, the earliest due date they fell overdue on, the activity segment — is one row of
+`investor_figures_sql`. The dashboard of a structure is the sum of its investors' rows.
+
+`kept_figures_refresh` writes the rows of a day onto the investors (`Investor.kept_*`) with a
+stamp naming the day and the segment thresholds (`stamp`): after the night's scan, and every
+few minutes for the rows a write emptied. Every plan write empties the stamp of the plan's
+investor in its own transaction (`installments.read_model`), so a kept row is always that of
+the data as it is now; the dashboard sums the rows stamped for its day from the path index
+and computes the others with the same statement. The sum is then exactly the figure computed
+afresh, whenever the refresh last ran, or if it never did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection, models, transaction
+
+from clients.models import Investor
+from installments import overdue, segments
+from installments.models import Allocation, Installment, Plan, PlanStatus
+from installments.rules import CENT, ZERO
+
+from . import rules
+
+
+@dataclass(frozen=True)
+class InvestorFigures:
+    """One investor's part of a day's windowed figures."""
+
+    recovered: Decimal  # money recovered within grace in the last 30 days
+    fell_due: dt.date | None  # the earliest due date they fell overdue on in the last 30 days
+    fell: int  # plans that fell overdue in the last 30 days
+    cured: int  # of those, back on track today
+    saved: int  # plans that fell overdue this month, back on track today
+    cancelled_this_month: int  # plans cancelled since the 1st
+    segment: str | None  # the activity matrix's cell, None without a payment or a plan
+
+
+# The kept columns, by the alias of `investor_figures_sql` that computes each.
+COLUMNS = {
+    "kept_recovered": "recovered",
+    "kept_fell_due": "fell_due",
+    "kept_fell_plans": "fell",
+    "kept_cured_plans": "cured",
+    "kept_saved_plans": "saved",
+    "kept_cancelled_this_month": "cancelled_this_month",
+    "kept_segment": "segment",
+}
+
+
+def stamp(today: dt.date) -> int:
+    """The stamp of rows kept for `today` under the segment thresholds in force: rows computed
+    for another day, or before an admin changed the thresholds, are not read as kept."""
+    limits = segments.thresholds()
+    key = (
+        f"{today.isoformat()}|{limits.recent_days}|{limits.few_max}|{limits.vip_min}|"
+        f"{limits.window_days}"
+    )
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+
+def is_kept(today: dt.date) -> models.Q:
+    """The investors whose kept row is `today`'s."""
+    return models.Q(kept_figures_stamp=stamp(today))
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+def recovered_allocations(today: dt.date) -> models.QuerySet:
+    """The allocations recovered within grace in the last 30 days: of payments received then,
+    to installments already overdue on the day received. A payment to a cancelled plan posts
+    only when received in time (docs/rules.md, Automatic restore), so all of it was paid
+    before the grace deadline."""
+    paid_late = overdue.is_overdue(models.F("payment__received_on"), field="installment__due_date")
+    return Allocation.objects.filter(
+        paid_late,
+        payment__received_on__gte=rules.recent_start(today),
+        payment__received_on__lte=today,
+    )
+
+
+def fell_overdue_installments(
+    ids: models.QuerySet, *, first: dt.date, last: dt.date
+) -> models.QuerySet:
+    """Installments that fell overdue (the day after their due date) with a due date from
+    `first` to `last`: not paid on or before their due date, of a plan not cancelled before
+    they fell due. `installment_fell_overdue_idx` holds exactly these, by due date."""
+    not_paid_by_due = models.Q(paid_on__isnull=True) | models.Q(paid_on__gt=models.F("due_date"))
+    cancelled_before = models.Q(plan__cancelled_on__lte=models.F("due_date"))
+    return Installment.objects.filter(
+        not_paid_by_due,
+        plan__investor__in=ids,
+        due_date__gte=first,
+        due_date__lte=last,
+    ).exclude(cancelled_before)
+
+
+def _per_investor(queryset: models.QuerySet, investor: str, **aggregates) -> tuple[str, list]:
+    """SELECT ref, <aggregates> of `queryset` grouped per investor (`investor`: its path)."""
+    grouped = (
+        queryset.order_by()
+        .annotate(ref=models.F(investor))
+        .values("ref")
+        .annotate(**aggregates)
+        .values("ref", *aggregates)
+    )
+    return grouped.query.sql_with_params()
+
+
+def _recovered(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+    return _per_investor(
+        recovered_allocations(today).filter(installment__plan__investor__in=ids),
+        "installment__plan__investor",
+        total=models.Sum("amount"),
+    )
+
+
+def _fell_overdue(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+    """The installments that fell overdue in the last 30 days or this month, grouped per
+    client: the earliest such due date of the 30 days, the plans that fell in them and were
+    cured, and the plans saved this month. A plan is back on track when neither cancelled nor
+    overdue."""
+    first, last = rules.fell_overdue_window(today)
+    month = today.replace(day=1) - dt.timedelta(days=1)  # fell overdue on the 1st or later
+    recent = models.Q(due_date__gte=first)
+    overdue_now = models.Q(plan__status=PlanStatus.ACTIVE) & overdue.is_overdue(
+        today, field="plan__oldest_unpaid_due_date"
+    )
+    on_track = ~models.Q(plan__status=PlanStatus.CANCELLED) & models.Q(
+        models.lookups.Exact(overdue.flag(overdue_now), False)
+    )
+    return _per_investor(
+        fell_overdue_installments(ids, first=min(first, month), last=last),
+        "plan__investor",
+        due=models.Min("due_date", filter=recent),
+        fell=models.Count("plan", distinct=True, filter=recent),
+        cured=models.Count("plan", distinct=True, filter=recent & on_track),
+        saved=models.Count("plan", distinct=True, filter=models.Q(due_date__gte=month) & on_track),
+    )
+
+
+def _cancelled_this_month(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+    plans = Plan.objects.filter(
+        investor__in=ids, status=PlanStatus.CANCELLED, cancelled_on__gte=today.replace(day=1)
+    )
+    return _per_investor(plans, "investor", n=models.Count("pk"))
+
+
+def investor_figures_sql(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+    """SELECT ref, recovered, fell_due, fell, cured, saved, cancelled_this_month, segment: one
+    row per investor of `ids` (a queryset of investor ids), their part of `today`'s figures,
+    each part grouped once over the investors' rows and joined."""
+    ids = ids.order_by()
+    parts = {
+        "r": _recovered(ids, today),
+        "f": _fell_overdue(ids, today),
+        "c": _cancelled_this_month(ids, today),
+        "s": segments.segment_cells_sql(ids, today=today),
+    }
+    select, select_params = ids.values("pk").query.sql_with_params()
+    sql = (
+        "SELECT i.id AS ref, COALESCE(r.total, 0) AS recovered, f.due AS fell_due, "
+        "COALESCE(f.fell, 0) AS fell, COALESCE(f.cured, 0) AS cured, "
+        "COALESCE(f.saved, 0) AS saved, COALESCE(c.n, 0) AS cancelled_this_month, "
+        "s.cell AS segment FROM clients_investor AS i"
+        + "".join(
+            f" LEFT JOIN ({part}) AS {alias} ON {alias}.ref = i.id"
+            for alias, (part, _) in parts.items()
+        )
+        + f" WHERE i.id IN ({select})"
+    )
+    params = [param for _, (_, part_params) in parts.items() for param in part_params]
+    return sql, [*params, *select_params]
+
+
+def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, InvestorFigures]:
+    """`investor_figures_sql` read: each investor of `ids` with their part of the figures."""
+    sql, params = investor_figures_sql(ids, today)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = {}
+    for pk, recovered, fell_due, fell, cured, saved, cancelled, segment in rows:
+        if isinstance(fell_due, str):  # SQLite returns a raw subquery's dates as text
+            fell_due = dt.date.fromisoformat(fell_due)
+        found[pk] = InvestorFigures(
+            # SQLite sums decimals as floats: back to cents.
+            recovered=Decimal(str(recovered)).quantize(CENT) if recovered else ZERO,
+            fell_due=fell_due,
+            fell=fell,
+            cured=cured,
+            saved=saved,
+            cancelled_this_month=cancelled,
+            segment=segment,
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------- keeping
+
+
+def kept_figures_refresh(*, today: dt.date, chunk: int = 5000) -> int:
+    """Keep `today`'s figures on every investor whose row is not kept for today, `chunk`
+    investors (by id) at a time, each chunk in its own transaction; the number of investors
+    written. Idempotent: run again, it finds nothing to do.
+
+    Each chunk locks its investors first, in id order, as a plan write's read-model refresh
+    does: a write that commits first is read by the chunk's statement (READ COMMITTED gives it
+    a fresh snapshot), and one that commits after empties the stamp the chunk wrote."""
+    ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
+    written = 0
+    for start in range(0, len(ids), chunk):
+        written += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
+    return written
+
+
+def _keep(first: int, last: int, today: dt.date) -> int:
+    with transaction.atomic():
+        in_range = Investor.objects.filter(pk__gte=first, pk__lte=last)
+        locked = in_range.order_by("pk").select_for_update(no_key=True).values_list("pk")
+        if not list(locked):
+            return 0
+        select, params = investor_figures_sql(in_range.values("pk"), today)
+        sql = (
+            "UPDATE clients_investor AS i SET "
+            + ", ".join(f"{column} = agg.{value}" for column, value in COLUMNS.items())
+            + f", kept_figures_stamp = %s FROM ({select}) AS agg WHERE i.id = agg.ref"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [stamp(today), *params])
+            return cursor.rowcount

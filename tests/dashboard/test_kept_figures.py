@@ -1,0 +1,114 @@
+"""The dashboard's figures kept per investor (`dashboard.kept`): kept for the day after the
+night's scan, emptied by every plan write in the write's own transaction, kept again by the
+periodic refresh, never read for another day or other thresholds. That the dashboard's sums
+equal a fresh computation whichever rows are kept is `test_dashboard_api`'s
+`test_every_figure_equals_a_fresh_computation_from_plans_and_payments`."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.test import override_settings
+from django_celery_beat.models import PeriodicTask
+
+from clients.models import Investor
+from dashboard import kept
+from dashboard.figures import figures
+from dashboard.tasks import kept_figures_refresh
+from installments.services import payment_record
+from reminders.scan import scan
+from tests.factories import InvestorFactory, make_plan, participant
+
+pytestmark = pytest.mark.django_db
+
+D = dt.date(2025, 3, 10)
+DAY = dt.timedelta(days=1)
+
+
+def _at(day: dt.date, hour: int = 12):
+    return time_machine.travel(
+        dt.datetime.combine(day, dt.time(hour), settings.BUSINESS_TIME_ZONE), tick=False
+    )
+
+
+@pytest.fixture
+def book():
+    root = participant("priya")
+    late = InvestorFactory(sponsor=root)
+    on_time = InvestorFactory(sponsor=root)
+    make_plan(investor=late, first_due_date=D - 10 * DAY, today=D - 40 * DAY)
+    make_plan(investor=on_time, first_due_date=D + 5 * DAY, today=D - 40 * DAY)
+    return root, late, on_time
+
+
+def _stamps() -> dict[int, int | None]:
+    return dict(Investor.objects.values_list("pk", "kept_figures_stamp"))
+
+
+def _kept_row(investor: Investor) -> kept.InvestorFigures:
+    row = Investor.objects.values(*kept.COLUMNS).get(pk=investor.pk)
+    return kept.InvestorFigures(**{kept.COLUMNS[column]: value for column, value in row.items()})
+
+
+def test_the_nights_scan_keeps_the_days_figures_on_every_investor(
+    book, django_capture_on_commit_callbacks
+):
+    _, late, _ = book
+    now = dt.datetime.combine(D, dt.time(2), settings.BUSINESS_TIME_ZONE)
+    with _at(D, 2), django_capture_on_commit_callbacks(execute=True):
+        scan(scan_date=D, now=now)
+
+    assert set(_stamps().values()) == {kept.stamp(D)}
+    # Each kept row is the investor's part computed afresh.
+    fresh = kept.investor_figures(Investor.objects.values("pk"), D)
+    for investor in Investor.objects.all():
+        assert _kept_row(investor) == fresh[investor.pk]
+    assert fresh[late.pk].fell == 1 and fresh[late.pk].fell_due == D - 10 * DAY
+    assert fresh[late.pk].segment == "new"
+
+
+def test_a_payment_empties_its_investors_stamp_and_the_refresh_keeps_that_row_again(book):
+    root, late, on_time = book
+    with _at(D):
+        assert kept_figures_refresh() == 3
+        plan = late.plans.get()
+        payment_record(plan=plan, amount=Decimal("300.00"), received_on=D, reference="r1", today=D)
+
+        stamps = _stamps()
+        assert stamps[late.pk] is None
+        assert stamps[on_time.pk] == stamps[root.pk] == kept.stamp(D)
+        # Until the refresh, the dashboard computes the emptied row afresh.
+        assert figures(root=root, today=D).recovered_in_grace_30d == Decimal("300.00")
+        assert kept_figures_refresh() == 1
+        assert kept_figures_refresh() == 0
+        assert _kept_row(late).recovered == Decimal("300.00")
+        assert figures(root=root, today=D).recovered_in_grace_30d == Decimal("300.00")
+
+
+def test_rows_kept_for_another_day_or_other_thresholds_are_computed_afresh(book):
+    root, _, _ = book
+    with _at(D):
+        kept_figures_refresh()
+    # 95 days on, the clients' only activity (their purchase, 40 days before D) is no longer
+    # recent: the rows kept for D said "new".
+    later = D + 95 * DAY
+    with _at(later):
+        assert figures(root=root, today=later).segments["one_time"] == 2
+        kept_figures_refresh()
+    # An admin widens "recent" to 200 days: the rows kept under 90 are not read.
+    with override_settings(ACTIVITY_RECENT_DAYS=200), _at(later):
+        assert kept.stamp(later) not in set(_stamps().values())
+        assert figures(root=root, today=later).segments["new"] == 2
+
+
+def test_a_refresh_delivered_late_keeps_the_day_it_runs_on(book):
+    with _at(D + 2 * DAY):
+        kept_figures_refresh()
+    assert set(_stamps().values()) == {kept.stamp(D + 2 * DAY)}
+
+
+def test_the_refresh_is_scheduled_every_ten_minutes():
+    task = PeriodicTask.objects.get(task="dashboard.kept_figures_refresh")
+    assert (task.interval.every, task.interval.period, task.enabled) == (10, "minutes", True)
