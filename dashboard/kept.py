@@ -4,14 +4,14 @@
 Each investor's part of a day's figures — the money recovered within grace in the last 30
 days, the plans that fell overdue in them and were cured, the plans saved and cancelled this
 month, the earliest due date they fell overdue on, the activity segment — is one row of
-`investor_figures_sql`. The dashboard of a structure is the sum of its investors' rows.
+`investor_figures`. The dashboard of a structure is the sum of its investors' rows.
 
 `kept_figures_refresh` writes the rows of a day onto the investors (`Investor.kept_*`) with a
 stamp naming the day and the segment thresholds (`stamp`): after the night's scan, and every
 few minutes for the rows a write emptied. Every plan write empties the stamp of the plan's
 investor in its own transaction (`installments.read_model`), so a kept row is always that of
 the data as it is now; the dashboard sums the rows stamped for its day from the path index
-and computes the others with the same statement. The sum is then exactly the figure computed
+and computes the others by the same definition. The sum is then exactly the figure computed
 afresh, whenever the refresh last ran, or if it never did.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import connection, models, transaction
@@ -45,7 +45,7 @@ class InvestorFigures:
     segment: str | None  # the activity matrix's cell, None without a payment or a plan
 
 
-# The kept columns, by the alias of `investor_figures_sql` that computes each.
+# The kept columns, by the field of `InvestorFigures` each keeps.
 COLUMNS = {
     "kept_recovered": "recovered",
     "kept_fell_due": "fell_due",
@@ -105,19 +105,19 @@ def fell_overdue_installments(
     ).exclude(cancelled_before)
 
 
-def _per_investor(queryset: models.QuerySet, investor: str, **aggregates) -> tuple[str, list]:
-    """SELECT ref, <aggregates> of `queryset` grouped per investor (`investor`: its path)."""
-    grouped = (
+def _per_investor(queryset: models.QuerySet, investor: str, **aggregates) -> models.QuerySet:
+    """(investor id, <aggregates>) rows of `queryset` grouped per investor (`investor`: its
+    path)."""
+    return (
         queryset.order_by()
         .annotate(ref=models.F(investor))
         .values("ref")
         .annotate(**aggregates)
-        .values("ref", *aggregates)
+        .values_list("ref", *aggregates)
     )
-    return grouped.query.sql_with_params()
 
 
-def _recovered(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+def _recovered(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
     return _per_investor(
         recovered_allocations(today).filter(installment__plan__investor__in=ids),
         "installment__plan__investor",
@@ -125,7 +125,7 @@ def _recovered(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
     )
 
 
-def _fell_overdue(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+def _fell_overdue(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
     """The installments that fell overdue in the last 30 days or this month, grouped per
     client: the earliest such due date of the 30 days, the plans that fell in them and were
     cured, and the plans saved this month. A plan is back on track when neither cancelled nor
@@ -149,74 +149,51 @@ def _fell_overdue(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
     )
 
 
-def _cancelled_this_month(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
+def _cancelled_this_month(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
     plans = Plan.objects.filter(
         investor__in=ids, status=PlanStatus.CANCELLED, cancelled_on__gte=today.replace(day=1)
     )
     return _per_investor(plans, "investor", n=models.Count("pk"))
 
 
-def investor_figures_sql(ids: models.QuerySet, today: dt.date) -> tuple[str, list]:
-    """SELECT ref, recovered, fell_due, fell, cured, saved, cancelled_this_month, segment: one
-    row per investor of `ids` (a queryset of investor ids), their part of `today`'s figures,
-    each part grouped once over the investors' rows and joined."""
-    ids = ids.order_by()
-    parts = {
-        "r": _recovered(ids, today),
-        "f": _fell_overdue(ids, today),
-        "c": _cancelled_this_month(ids, today),
-        "s": segments.segment_cells_sql(ids, today=today),
-    }
-    select, select_params = ids.values("pk").query.sql_with_params()
-    sql = (
-        "SELECT i.id AS ref, COALESCE(r.total, 0) AS recovered, f.due AS fell_due, "
-        "COALESCE(f.fell, 0) AS fell, COALESCE(f.cured, 0) AS cured, "
-        "COALESCE(f.saved, 0) AS saved, COALESCE(c.n, 0) AS cancelled_this_month, "
-        "s.cell AS segment FROM clients_investor AS i"
-        + "".join(
-            f" LEFT JOIN ({part}) AS {alias} ON {alias}.ref = i.id"
-            for alias, (part, _) in parts.items()
-        )
-        + f" WHERE i.id IN ({select})"
-    )
-    params = [param for _, (_, part_params) in parts.items() for param in part_params]
-    return sql, [*params, *select_params]
+NONE = InvestorFigures(
+    recovered=ZERO, fell_due=None, fell=0, cured=0, saved=0, cancelled_this_month=0, segment=None
+)
 
 
 def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, InvestorFigures]:
-    """`investor_figures_sql` read: each investor of `ids` with their part of the figures."""
-    sql, params = investor_figures_sql(ids, today)
+    """The investors of `ids` (a queryset of investor ids) with a part in `today`'s figures,
+    each with their part (`NONE` for the others). Four grouped statements, one per kind of
+    row read (allocations, installments, cancelled plans, payments and purchases), each
+    planned for the rows it reads."""
+    ids = ids.order_by()
+    parts: dict[int, dict] = {}
+    for pk, total in _recovered(ids, today):
+        # SQLite sums decimals as floats: back to cents.
+        parts.setdefault(pk, {})["recovered"] = Decimal(str(total)).quantize(CENT)
+    for pk, due, fell, cured, saved in _fell_overdue(ids, today):
+        parts.setdefault(pk, {}).update(fell_due=due, fell=fell, cured=cured, saved=saved)
+    for pk, n in _cancelled_this_month(ids, today):
+        parts.setdefault(pk, {})["cancelled_this_month"] = n
+    cells, params = segments.segment_cells_sql(ids, today=today)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    found = {}
-    for pk, recovered, fell_due, fell, cured, saved, cancelled, segment in rows:
-        if isinstance(fell_due, str):  # SQLite returns a raw subquery's dates as text
-            fell_due = dt.date.fromisoformat(fell_due)
-        found[pk] = InvestorFigures(
-            # SQLite sums decimals as floats: back to cents.
-            recovered=Decimal(str(recovered)).quantize(CENT) if recovered else ZERO,
-            fell_due=fell_due,
-            fell=fell,
-            cured=cured,
-            saved=saved,
-            cancelled_this_month=cancelled,
-            segment=segment,
-        )
-    return found
+        cursor.execute(cells, params)
+        for pk, cell in cursor.fetchall():
+            parts.setdefault(pk, {})["segment"] = cell
+    return {pk: replace(NONE, **part) for pk, part in parts.items()}
 
 
 # ---------------------------------------------------------------------------- keeping
 
 
-def kept_figures_refresh(*, today: dt.date, chunk: int = 5000) -> int:
+def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
     """Keep `today`'s figures on every investor whose row is not kept for today, `chunk`
     investors (by id) at a time, each chunk in its own transaction; the number of investors
     written. Idempotent: run again, it finds nothing to do.
 
     Each chunk locks its investors first, in id order, as a plan write's read-model refresh
-    does: a write that commits first is read by the chunk's statement (READ COMMITTED gives it
-    a fresh snapshot), and one that commits after empties the stamp the chunk wrote."""
+    does: a write that commits first is read by the chunk's statements (READ COMMITTED gives
+    each a fresh snapshot), and one that commits after empties the stamp the chunk wrote."""
     ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
     written = 0
     for start in range(0, len(ids), chunk):
@@ -227,15 +204,48 @@ def kept_figures_refresh(*, today: dt.date, chunk: int = 5000) -> int:
 def _keep(first: int, last: int, today: dt.date) -> int:
     with transaction.atomic():
         in_range = Investor.objects.filter(pk__gte=first, pk__lte=last)
-        locked = in_range.order_by("pk").select_for_update(no_key=True).values_list("pk")
-        if not list(locked):
-            return 0
-        select, params = investor_figures_sql(in_range.values("pk"), today)
-        sql = (
-            "UPDATE clients_investor AS i SET "
-            + ", ".join(f"{column} = agg.{value}" for column, value in COLUMNS.items())
-            + f", kept_figures_stamp = %s FROM ({select}) AS agg WHERE i.id = agg.ref"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [stamp(today), *params])
-            return cursor.rowcount
+        locked = in_range.order_by("pk").select_for_update(no_key=True)
+        ids = list(locked.values_list("pk", flat=True))
+        found = investor_figures(in_range.values("pk"), today)
+        rows = [(pk, found.get(pk, NONE)) for pk in ids]
+        _write(rows, stamp(today))
+        return len(rows)
+
+
+def _write(rows: list[tuple[int, InvestorFigures]], kept_stamp: int) -> None:
+    """Write the rows onto the investors with the stamp: on PostgreSQL one UPDATE from arrays
+    (`unnest`), elsewhere (SQLite: the demo and the tests) Django's bulk update."""
+    if connection.vendor != "postgresql":
+        investors = [
+            Investor(
+                pk=pk,
+                kept_figures_stamp=kept_stamp,
+                **{column: getattr(row, value) for column, value in COLUMNS.items()},
+            )
+            for pk, row in rows
+        ]
+        Investor.objects.bulk_update(investors, [*COLUMNS, "kept_figures_stamp"], batch_size=500)
+        return
+    types = {
+        "recovered": "numeric",
+        "fell_due": "date",
+        "fell": "int",
+        "cured": "int",
+        "saved": "int",
+        "cancelled_this_month": "int",
+        "segment": "varchar",
+    }
+    arrays = [[pk for pk, _ in rows]] + [
+        [getattr(row, value) for _, row in rows] for value in types
+    ]
+    sql = (
+        "UPDATE clients_investor AS i SET "
+        + ", ".join(f"{column} = v.{value}" for column, value in COLUMNS.items())
+        + ", kept_figures_stamp = %s FROM unnest(%s::bigint[], "
+        + ", ".join(f"%s::{kind}[]" for kind in types.values())
+        + ") AS v(ref, "
+        + ", ".join(types)
+        + ") WHERE i.id = v.ref"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kept_stamp, *arrays])

@@ -64,7 +64,7 @@ def test_the_nights_scan_keeps_the_days_figures_on_every_investor(
     # Each kept row is the investor's part computed afresh.
     fresh = kept.investor_figures(Investor.objects.values("pk"), D)
     for investor in Investor.objects.all():
-        assert _kept_row(investor) == fresh[investor.pk]
+        assert _kept_row(investor) == fresh.get(investor.pk, kept.NONE)
     assert fresh[late.pk].fell == 1 and fresh[late.pk].fell_due == D - 10 * DAY
     assert fresh[late.pk].segment == "new"
 
