@@ -81,7 +81,9 @@ def recovered_allocations(today: dt.date) -> models.QuerySet:
     to installments already overdue on the day received. A payment to a cancelled plan posts
     only when received in time (docs/rules.md, Automatic restore), so all of it was paid
     before the grace deadline."""
-    paid_late = overdue.is_overdue(models.F("payment__received_on"), field="installment__due_date")
+    # The rule's SQL twin with the day received as the day asked (a column, not a date).
+    received = models.F("payment__received_on")
+    paid_late = overdue.is_overdue(received, field="installment__due_date")  # type: ignore[arg-type]
     return Allocation.objects.filter(
         paid_late,
         payment__received_on__gte=rules.recent_start(today),
