@@ -171,9 +171,10 @@ class Investor(models.Model):
 
     # The dashboard's figures of the investor for one day, kept (`dashboard.kept`, their only
     # writer) so a dashboard sums a 100,000-client structure from one index. They hold for
-    # the day and settings `kept_figures_stamp` names (`dashboard.kept.stamp`); every plan
-    # write empties the stamp (`installments.read_model`), and a row whose stamp is not the
-    # day's is computed afresh wherever it is read.
+    # the day and settings `kept_figures_stamp` names (`dashboard.kept.stamp`), or for a later
+    # day whose refresh checked them (`dashboard.models.KeptFiguresCheck`); every plan write
+    # empties the stamp (`installments.read_model`), and a row not kept for the day asked is
+    # computed afresh wherever it is read.
     kept_figures_stamp = models.IntegerField(editable=False, null=True)
     kept_recovered = models.DecimalField(
         max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
@@ -224,6 +225,7 @@ class Investor(models.Model):
                     "kept_overdue_until",
                     "plans_price",
                     "cancelled_price",
+                    "id",
                     "kept_figures_stamp",
                     "kept_recovered",
                     "kept_fell_due",

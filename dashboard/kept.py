@@ -8,10 +8,12 @@ month, the earliest due date they fell overdue on, the activity segment — is o
 
 `kept_figures_refresh` writes the rows of a day onto the investors (`Investor.kept_*`) with a
 stamp naming the day and the segment thresholds (`stamp`): after the night's scan, and every
-few minutes for the rows a write emptied. Every plan write empties the stamp of the plan's
+ten minutes for the rows a write emptied. A row whose figures have not changed since an
+earlier day keeps its stamp and is counted as checked for the day (`KeptFiguresCheck`), so a
+night rewrites only the rows that changed. Every plan write empties the stamp of the plan's
 investor in its own transaction (`installments.read_model`), so a kept row is always that of
-the data as it is now; the dashboard sums the rows stamped for its day from the path index
-and computes the others by the same definition. The sum is then exactly the figure computed
+the data as it is now; the dashboard sums the rows kept for its day (`is_kept`) from the path
+index and computes the others by the same definition. The sum is then exactly the figure computed
 afresh, whenever the refresh last ran, or if it never did.
 """
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import connection, models, transaction
+from django.db.models.functions import Coalesce
 
 from clients.models import Investor
 from installments import overdue, segments
@@ -30,6 +33,7 @@ from installments.models import Allocation, Installment, Plan, PlanStatus
 from installments.rules import CENT, ZERO
 
 from . import rules
+from .models import KeptFiguresCheck
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,15 @@ def stamp(today: dt.date) -> int:
 
 
 def is_kept(today: dt.date) -> models.Q:
-    """The investors whose kept row is `today`'s."""
-    return models.Q(kept_figures_stamp=stamp(today))
+    """The investors whose kept row holds `today`'s figures: stamped for today, or stamped for
+    an earlier day and checked equal by today's refresh (`KeptFiguresCheck`). Never NULL, so
+    it can be negated."""
+    kept_stamp = stamp(today)
+    checked = KeptFiguresCheck.objects.filter(stamp=kept_stamp).values("checked_through")[:1]
+    return models.Q(kept_figures_stamp=kept_stamp) | models.Q(
+        kept_figures_stamp__isnull=False,
+        pk__lte=Coalesce(models.Subquery(checked), models.Value(0)),
+    )
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -189,28 +200,47 @@ def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, Investor
 
 
 def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
-    """Keep `today`'s figures on every investor whose row is not kept for today, `chunk`
-    investors (by id) at a time, each chunk in its own transaction; the number of investors
-    written. Idempotent: run again, it finds nothing to do.
+    """Keep `today`'s figures on every investor whose row does not hold them (`is_kept`),
+    `chunk` of them (by id) at a time, each chunk in its own transaction; the number of
+    investors checked. A row whose figures are today's already keeps its old stamp and is
+    only counted as checked (`KeptFiguresCheck`), so a night rewrites only the rows whose
+    figures changed. Idempotent: run again, it finds nothing to do.
 
     Each chunk locks its investors first, in id order, as a plan write's read-model refresh
     does: a write that commits first is read by the chunk's statements (READ COMMITTED gives
-    each a fresh snapshot), and one that commits after empties the stamp the chunk wrote."""
+    each a fresh snapshot), and one that commits after empties the stamp the chunk wrote or
+    checked."""
     ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
-    written = 0
+    checked = 0
     for start in range(0, len(ids), chunk):
-        written += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
-    return written
+        checked += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
+    return checked
 
 
 def _keep(first: int, last: int, today: dt.date) -> int:
+    """Check the investors from `first` to `last` (by id) not kept for `today`: write the
+    figures of those whose kept row differs (or has no stamp), then count the range as
+    checked."""
+    kept_stamp = stamp(today)
     with transaction.atomic():
-        in_range = Investor.objects.filter(pk__gte=first, pk__lte=last)
-        locked = in_range.order_by("pk").select_for_update(no_key=True)
-        ids = list(locked.values_list("pk", flat=True))
-        found = investor_figures(in_range.values("pk"), today)
-        rows = [(pk, found.get(pk, NONE)) for pk in ids]
-        _write(rows, stamp(today))
+        stale = Investor.objects.filter(pk__gte=first, pk__lte=last).exclude(is_kept(today))
+        locked = stale.order_by("pk").select_for_update(no_key=True)
+        rows = list(locked.values_list("pk", "kept_figures_stamp", *COLUMNS))
+        # May read a row emptied since the lock, never written here: only the locked are.
+        found = investor_figures(stale.values("pk"), today)
+        changed = []
+        for pk, old_stamp, *old in rows:
+            figures = found.get(pk, NONE)
+            new = tuple(getattr(figures, value) for value in COLUMNS.values())
+            if old_stamp is None or tuple(old) != new:
+                changed.append((pk, figures))
+        _write(changed, kept_stamp)
+        KeptFiguresCheck.objects.bulk_create(
+            [KeptFiguresCheck(stamp=kept_stamp)], ignore_conflicts=True
+        )
+        KeptFiguresCheck.objects.filter(stamp=kept_stamp, checked_through__lt=last).update(
+            checked_through=last
+        )
         return len(rows)
 
 

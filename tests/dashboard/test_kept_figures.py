@@ -10,12 +10,13 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import transaction
 from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
 
 from clients.models import Investor
 from dashboard import kept
-from dashboard.figures import figures
+from dashboard.figures import client_counts, figures
 from dashboard.tasks import kept_figures_refresh
 from installments.services import payment_record
 from reminders.scan import scan
@@ -112,3 +113,60 @@ def test_a_refresh_delivered_late_keeps_the_day_it_runs_on(book):
 def test_the_refresh_is_scheduled_every_ten_minutes():
     task = PeriodicTask.objects.get(task="dashboard.kept_figures_refresh")
     assert (task.interval.every, task.interval.period, task.enabled) == (10, "minutes", True)
+
+
+def _not_kept(root: Investor, day: dt.date) -> int:
+    return client_counts(Investor.objects.in_structure_of(root), today=day)["not_kept"]
+
+
+def _afresh(root: Investor, day: dt.date):
+    """The figures with nothing kept, in a transaction rolled back."""
+    with transaction.atomic():
+        Investor.objects.update(kept_figures_stamp=None)
+        answer = figures(root=root, today=day)
+        transaction.set_rollback(True)
+    return answer
+
+
+def test_a_night_rewrites_only_the_rows_whose_figures_changed(book):
+    root, late, on_time = book
+    with _at(D):
+        kept_figures_refresh()
+    # The next day nothing changed: every row is checked, none rewritten, all read as kept.
+    with _at(D + DAY):
+        assert kept_figures_refresh() == 3
+        assert set(_stamps().values()) == {kept.stamp(D)}
+        assert _not_kept(root, D + DAY) == 0
+        assert figures(root=root, today=D + DAY) == _afresh(root, D + DAY)
+    # 25 days on, both clients' latest installment fell overdue: their rows are rewritten;
+    # the participant's own (no plan) is only checked.
+    later = D + 25 * DAY
+    with _at(later):
+        assert kept_figures_refresh() == 3
+        stamps = _stamps()
+        assert stamps[late.pk] == stamps[on_time.pk] == kept.stamp(later)
+        assert stamps[root.pk] == kept.stamp(D)
+        assert _not_kept(root, later) == 0
+        assert figures(root=root, today=later) == _afresh(root, later)
+
+
+def test_a_refresh_cut_short_keeps_only_what_it_checked(book):
+    root, late, _ = book
+    with _at(D):
+        kept_figures_refresh()
+    later = D + 25 * DAY
+    with _at(later):
+        kept._keep(root.pk, root.pk, later)  # the first chunk only, then the worker died
+        kept_now = set(Investor.objects.filter(kept.is_kept(later)).values_list("pk", flat=True))
+        assert kept_now == {root.pk}
+        assert figures(root=root, today=later) == _afresh(root, later)
+        # A payment after the check empties the row again, whatever the check said.
+        assert kept_figures_refresh() == 2
+        plan = late.plans.get()
+        payment_record(
+            plan=plan, amount=Decimal("300.00"), received_on=later, reference="r2", today=later
+        )
+        assert late.pk not in set(
+            Investor.objects.filter(kept.is_kept(later)).values_list("pk", flat=True)
+        )
+        assert figures(root=root, today=later) == _afresh(root, later)
