@@ -275,6 +275,8 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "unkept_ms": at_base["dashboard_unkept_ms"],
             "kept_figures_seconds": at_base["kept_figures_seconds"],
             "kept_figures_investors": at_base["kept_figures_investors"],
+            "kept_figures_next_night_seconds": at_base["kept_figures_next_night_seconds"],
+            "kept_figures_next_night_rewritten": at_base["kept_figures_next_night_rewritten"],
         },
     }
 
@@ -365,7 +367,9 @@ def table(figures: dict, details: dict) -> str:
         f"{details['dashboard']['p95_ms_at_10x']:.1f} ms; before the night's refresh of the "
         f"kept figures {details['dashboard']['unkept_ms']:.1f} ms; the refresh "
         f"{details['dashboard']['kept_figures_seconds']:.1f} s for "
-        f"{details['dashboard']['kept_figures_investors']} investors",
+        f"{details['dashboard']['kept_figures_investors']} investors; the next night's "
+        f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
+        f"{details['dashboard']['kept_figures_next_night_rewritten']} rows rewritten",
         f"api: {structure['requests_per_second']:.1f} req/s vs hello "
         f"{structure['hello_requests_per_second']:.1f} req/s "
         f"({structure['gunicorn_workers']} gunicorn workers, "
