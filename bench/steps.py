@@ -231,6 +231,8 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     result.update(
         structure_timing.measure_dashboard(portfolio["top_token"], scale.dashboard_requests)
     )
+    logger.info("timing the next night's refresh of the dashboard's kept figures")
+    result.update(structure_timing.next_night_refresh())
     if explain:
         result["explain"] = measure.explain(scan_date, portfolio["top_token"], scale.page)
     with connection.cursor() as cursor:
