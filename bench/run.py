@@ -276,7 +276,7 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "kept_figures_seconds": at_base["kept_figures_seconds"],
             "kept_figures_investors": at_base["kept_figures_investors"],
             "kept_figures_next_night_seconds": at_base["kept_figures_next_night_seconds"],
-            "kept_figures_next_night_rewritten": at_base["kept_figures_next_night_rewritten"],
+            "kept_figures_next_night_hot_share": at_base["kept_figures_next_night_hot_share"],
         },
     }
 
@@ -369,7 +369,7 @@ def table(figures: dict, details: dict) -> str:
         f"{details['dashboard']['kept_figures_seconds']:.1f} s for "
         f"{details['dashboard']['kept_figures_investors']} investors; the next night's "
         f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
-        f"{details['dashboard']['kept_figures_next_night_rewritten']} rows rewritten",
+        f"{details['dashboard']['kept_figures_next_night_hot_share']} of the rows in place",
         f"api: {structure['requests_per_second']:.1f} req/s vs hello "
         f"{structure['hello_requests_per_second']:.1f} req/s "
         f"({structure['gunicorn_workers']} gunicorn workers, "

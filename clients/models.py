@@ -170,11 +170,11 @@ class Investor(models.Model):
     )
 
     # The dashboard's figures of the investor for one day, kept (`dashboard.kept`, their only
-    # writer) so a dashboard sums a 100,000-client structure from one index. They hold for
-    # the day and settings `kept_figures_stamp` names (`dashboard.kept.stamp`), or for a later
-    # day whose refresh checked them (`dashboard.models.KeptFiguresCheck`); every plan write
-    # empties the stamp (`installments.read_model`), and a row not kept for the day asked is
-    # computed afresh wherever it is read.
+    # writer) so a dashboard sums a 100,000-client structure in one pass. They hold for the
+    # day, settings and definitions `kept_figures_stamp` names (`dashboard.kept.stamp`); every
+    # plan write empties the stamp (`installments.read_model`), and a row not kept for the day
+    # asked is computed afresh wherever it is read. In no index: a refresh that finds a row's
+    # figures unchanged, or a write that only empties the stamp, is an in-place (HOT) update.
     kept_figures_stamp = models.IntegerField(editable=False, null=True)
     kept_recovered = models.DecimalField(
         max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
@@ -211,31 +211,6 @@ class Investor(models.Model):
                     "cancelled_price",
                 ],
                 name="investor_path_overdue_idx",
-            ),
-            # The dashboard's one pass: the subtree range with the read model and the kept
-            # figures alongside, answered from the index alone (PostgreSQL). Apart from the
-            # Structure's index, so the Structure's count reads the narrow one.
-            models.Index(
-                fields=["path"],
-                include=[
-                    "oldest_unpaid_due_date",
-                    "earliest_grace_deadline",
-                    "kept_overdue_amount",
-                    "kept_overdue_from",
-                    "kept_overdue_until",
-                    "plans_price",
-                    "cancelled_price",
-                    "id",
-                    "kept_figures_stamp",
-                    "kept_recovered",
-                    "kept_fell_due",
-                    "kept_fell_plans",
-                    "kept_cured_plans",
-                    "kept_saved_plans",
-                    "kept_cancelled_this_month",
-                    "kept_segment",
-                ],
-                name="investor_path_figures_idx",
             ),
             # The Structure's "most urgent first": the overdue walked by grace deadline, so a
             # page reads the clients before it, not the whole structure.

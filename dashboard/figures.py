@@ -8,11 +8,13 @@ The overdue state comes from `installments.read_model` and `installments.overdue
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models.functions import Coalesce
 
 from clients.models import Investor, InvestorQuerySet
@@ -59,7 +61,31 @@ def scope_of(root: Investor | None) -> InvestorQuerySet:
     return Investor.objects.in_structure_of(root)
 
 
+@contextmanager
+def one_snapshot(using: str = "default") -> Iterator[None]:
+    """Read in one snapshot: on PostgreSQL, outside a transaction, a read-only REPEATABLE READ
+    transaction, so the rows kept for the day and the rows computed afresh are told apart once
+    (a refresh or a write committing between two statements would otherwise count a client
+    twice, or not at all). Inside a caller's transaction, or on SQLite (one writer at a time),
+    the caller's reads."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def figures(*, root: Investor | None, today: dt.date) -> Figures:
+    """Every figure of `root`'s structure (the whole book for None) on `today`, read in one
+    snapshot."""
+    with one_snapshot():
+        return _figures(root, today)
+
+
+def _figures(root: Investor | None, today: dt.date) -> Figures:
     scope = scope_of(root)
     ids = scope.values("pk")
     counts = client_counts(scope, today=today)
@@ -91,8 +117,7 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
     clients of each bucket (`installments.rules.bucket_of`, in SQL by its twin
     `installments.overdue.in_bucket`) and the kept part of their amounts, `invested` and
     `cancelled` (the price of all the plans and of the cancelled ones), and the sums of the
-    figures kept for the day (`dashboard.kept`). It names only the columns of
-    `investor_path_figures_idx`, so PostgreSQL answers it from that index alone."""
+    figures kept for the day (`dashboard.kept`): one pass over the structure's investors."""
     money = overdue.MONEY_FIELD
     holds = overdue.kept_amount_holds(today)
     kept_today = kept.is_kept(today)
@@ -238,9 +263,16 @@ def first_contact(
     # the scope's subquery: a list of tens of thousands of ids costs more to send and plan
     # than the statement costs to run.
     first_due = rules.fell_overdue_window(today)[0]
-    contacts = ContactLogEntry.objects.filter(
-        investor__in=ids, contacted_at__gte=start(first_due)
-    ).values_list("investor_id", "contacted_at", "investor__kept_fell_due")
+    kept_due = models.Case(
+        models.When(kept.is_kept(today, prefix="investor__"), then="investor__kept_fell_due"),
+        default=None,
+        output_field=models.DateField(),
+    )
+    contacts = (
+        ContactLogEntry.objects.filter(investor__in=ids, contacted_at__gte=start(first_due))
+        .annotate(kept_due=kept_due)
+        .values_list("investor_id", "contacted_at", "kept_due")
+    )
     first: dict[int, dt.datetime] = {}
     since: dict[int, dt.datetime] = {}
     for pk, at, kept_due in contacts:

@@ -7,14 +7,14 @@ month, the earliest due date they fell overdue on, the activity segment — is o
 `investor_figures`. The dashboard of a structure is the sum of its investors' rows.
 
 `kept_figures_refresh` writes the rows of a day onto the investors (`Investor.kept_*`) with a
-stamp naming the day and the segment thresholds (`stamp`): after the night's scan, and every
-ten minutes for the rows a write emptied. A row whose figures have not changed since an
-earlier day keeps its stamp and is counted as checked for the day (`KeptFiguresCheck`), so a
-night rewrites only the rows that changed. Every plan write empties the stamp of the plan's
-investor in its own transaction (`installments.read_model`), so a kept row is always that of
-the data as it is now; the dashboard sums the rows kept for its day (`is_kept`) from the path
-index and computes the others by the same definition. The sum is then exactly the figure computed
-afresh, whenever the refresh last ran, or if it never did.
+stamp naming the day, the segment thresholds and these definitions (`stamp`): every ten
+minutes (the first run of a day keeps every investor), and after the night's scan for the
+rows its cancellations emptied. Every plan write empties the stamp of the plan's investor in
+its own transaction (`installments.read_model`), so a kept row is always that of the data as
+it is now; the dashboard sums the rows kept for its day (`is_kept`) in its one pass over the
+investors and computes the others by the same definition, all in one snapshot
+(`dashboard.figures.figures`). The sum is then exactly the figure computed afresh, whenever
+the refresh last ran, or if it never did.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import connection, models, transaction
-from django.db.models.functions import Coalesce
 
 from clients.models import Investor
 from installments import overdue, segments
@@ -33,7 +32,6 @@ from installments.models import Allocation, Installment, Plan, PlanStatus
 from installments.rules import CENT, ZERO
 
 from . import rules
-from .models import KeptFiguresCheck
 
 
 @dataclass(frozen=True)
@@ -61,27 +59,27 @@ COLUMNS = {
 }
 
 
+# The definitions' version, part of the stamp: raise it with any change to what a kept row
+# holds (`investor_figures` and the rules it reads), so rows kept by the old code are not read
+# as the new code's after a deploy.
+DEFINITIONS = 1
+
+
 def stamp(today: dt.date) -> int:
-    """The stamp of rows kept for `today` under the segment thresholds in force: rows computed
-    for another day, or before an admin changed the thresholds, are not read as kept."""
+    """The stamp of rows kept for `today` under the segment thresholds in force and these
+    definitions: rows computed for another day, before an admin changed the thresholds or by
+    other code are not read as kept."""
     limits = segments.thresholds()
     key = (
-        f"{today.isoformat()}|{limits.recent_days}|{limits.few_max}|{limits.vip_min}|"
-        f"{limits.window_days}"
+        f"{DEFINITIONS}|{today.isoformat()}|{limits.recent_days}|{limits.few_max}|"
+        f"{limits.vip_min}|{limits.window_days}"
     )
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def is_kept(today: dt.date) -> models.Q:
-    """The investors whose kept row holds `today`'s figures: stamped for today, or stamped for
-    an earlier day and checked equal by today's refresh (`KeptFiguresCheck`). Never NULL, so
-    it can be negated."""
-    kept_stamp = stamp(today)
-    checked = KeptFiguresCheck.objects.filter(stamp=kept_stamp).values("checked_through")[:1]
-    return models.Q(kept_figures_stamp=kept_stamp) | models.Q(
-        kept_figures_stamp__isnull=False,
-        pk__lte=Coalesce(models.Subquery(checked), models.Value(0)),
-    )
+def is_kept(today: dt.date, *, prefix: str = "") -> models.Q:
+    """The investors (across a join with `prefix`) whose kept row holds `today`'s figures."""
+    return models.Q(**{f"{prefix}kept_figures_stamp": stamp(today)})
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -200,48 +198,36 @@ def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, Investor
 
 
 def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
-    """Keep `today`'s figures on every investor whose row does not hold them (`is_kept`),
-    `chunk` of them (by id) at a time, each chunk in its own transaction; the number of
-    investors checked. A row whose figures are today's already keeps its old stamp and is
-    only counted as checked (`KeptFiguresCheck`), so a night rewrites only the rows whose
-    figures changed. Idempotent: run again, it finds nothing to do.
+    """Keep `today`'s figures on every investor whose row is not kept for today, `chunk`
+    investors (by id) at a time, each chunk in its own transaction; the number of investors
+    written. Idempotent: run again, it finds nothing to do (but the rows a write emptied
+    meanwhile).
 
-    Each chunk locks its investors first, in id order, as a plan write's read-model refresh
-    does: a write that commits first is read by the chunk's statements (READ COMMITTED gives
-    each a fresh snapshot), and one that commits after empties the stamp the chunk wrote or
-    checked."""
+    Each chunk locks the rows it keeps first, skipping the rows a write holds: a write that
+    committed before is read by the chunk's statements (READ COMMITTED gives each a fresh
+    snapshot), one that locks after waits and then empties the stamp the chunk wrote, and one
+    that holds its row is left to empty it (the next run keeps it). Never waiting, the refresh
+    is never part of a deadlock, whatever order the writers lock investors in."""
     ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
-    checked = 0
+    written = 0
     for start in range(0, len(ids), chunk):
-        checked += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
-    return checked
+        written += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
+    return written
 
 
 def _keep(first: int, last: int, today: dt.date) -> int:
-    """Check the investors from `first` to `last` (by id) not kept for `today`: write the
-    figures of those whose kept row differs (or has no stamp), then count the range as
-    checked."""
-    kept_stamp = stamp(today)
+    """Keep `today`'s figures on the investors from `first` to `last` (by id) not kept for it
+    and not held by a write."""
     with transaction.atomic():
         stale = Investor.objects.filter(pk__gte=first, pk__lte=last).exclude(is_kept(today))
-        locked = stale.order_by("pk").select_for_update(no_key=True)
-        rows = list(locked.values_list("pk", "kept_figures_stamp", *COLUMNS))
-        # May read a row emptied since the lock, never written here: only the locked are.
+        locked = stale.order_by("pk").select_for_update(no_key=True, skip_locked=True)
+        ids = list(locked.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        # May read rows emptied since the lock, never written here: only the locked are.
         found = investor_figures(stale.values("pk"), today)
-        changed = []
-        for pk, old_stamp, *old in rows:
-            figures = found.get(pk, NONE)
-            new = tuple(getattr(figures, value) for value in COLUMNS.values())
-            if old_stamp is None or tuple(old) != new:
-                changed.append((pk, figures))
-        _write(changed, kept_stamp)
-        KeptFiguresCheck.objects.bulk_create(
-            [KeptFiguresCheck(stamp=kept_stamp)], ignore_conflicts=True
-        )
-        KeptFiguresCheck.objects.filter(stamp=kept_stamp, checked_through__lt=last).update(
-            checked_through=last
-        )
-        return len(rows)
+        _write([(pk, found.get(pk, NONE)) for pk in ids], stamp(today))
+        return len(ids)
 
 
 def _write(rows: list[tuple[int, InvestorFigures]], kept_stamp: int) -> None:

@@ -51,21 +51,3 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant or _('the whole book')} · {self.as_of}"
-
-
-class KeptFiguresCheck(models.Model):
-    """How far the refresh of one stamp (`dashboard.kept.stamp`: a day and the segment
-    thresholds) has checked the investors, by id: every investor up to `checked_through` whose
-    stamp is set holds that day's figures, whether the refresh rewrote them or found them
-    equal. So a night rewrites only the rows whose figures changed."""
-
-    stamp = models.IntegerField(primary_key=True)
-    checked_through = models.BigIntegerField(default=0)
-    checked_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = _("check of the kept figures")
-        verbose_name_plural = _("checks of the kept figures")
-
-    def __str__(self) -> str:
-        return f"{self.stamp}: {self.checked_through}"

@@ -27,10 +27,10 @@ def snapshots_write(scan_date: str) -> int:
 )
 def kept_figures_refresh() -> int:
     """Today's figures kept on every investor whose row is not kept for today
-    (`dashboard.kept`): all of them after the night's scan, then every few minutes the rows the
-    day's plan writes emptied (the schedule in the admin's periodic tasks). Always for the
-    business day it runs on, so a message delivered late keeps nothing stale; run twice, the
-    second finds nothing to do."""
+    (`dashboard.kept`): every ten minutes (the schedule in the admin's periodic tasks; the
+    day's first run keeps every investor) and after the night's scan, the rows the plan writes
+    emptied since. Always for the business day it runs on, so a message delivered late keeps
+    nothing stale; run twice, the second finds nothing to do."""
     return keep(today=business_today())
 
 

@@ -53,8 +53,4 @@ class Migration(migrations.Migration):
             name='kept_segment',
             field=models.CharField(editable=False, max_length=10, null=True),
         ),
-        migrations.AddIndex(
-            model_name='investor',
-            index=models.Index(fields=['path'], include=('oldest_unpaid_due_date', 'earliest_grace_deadline', 'kept_overdue_amount', 'kept_overdue_from', 'kept_overdue_until', 'plans_price', 'cancelled_price', 'id', 'kept_figures_stamp', 'kept_recovered', 'kept_fell_due', 'kept_fell_plans', 'kept_cured_plans', 'kept_saved_plans', 'kept_cancelled_this_month', 'kept_segment'), name='investor_path_figures_idx'),
-        ),
     ]

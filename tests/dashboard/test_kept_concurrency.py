@@ -1,0 +1,86 @@
+"""The kept figures under concurrent transactions (PostgreSQL): the dashboard reads in one
+snapshot, and the refresh never waits on a row a write holds."""
+
+import datetime as dt
+import threading
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from clients.models import Investor
+from dashboard import kept
+from dashboard.figures import one_snapshot
+from dashboard.tasks import kept_figures_refresh
+from tests.factories import InvestorFactory, make_plan, participant
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+D = dt.date(2025, 3, 10)
+NOON = dt.datetime.combine(D, dt.time(12), settings.BUSINESS_TIME_ZONE)
+
+
+@pytest.fixture
+def late():
+    root = participant("priya")
+    investor = InvestorFactory(sponsor=root)
+    make_plan(investor=investor, first_due_date=D - 10 * dt.timedelta(days=1), today=D)
+    return investor
+
+
+def _in_thread(call):
+    """Run `call` on its own connection, to the end, and return what it returned."""
+    result = []
+
+    def run():
+        try:
+            result.append(call())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    return result[0]
+
+
+def _stamp(pk: int):
+    return Investor.objects.filter(pk=pk).values_list("kept_figures_stamp", flat=True).get()
+
+
+def test_the_dashboard_reads_in_one_snapshot(late):
+    with time_machine.travel(NOON, tick=False):
+        kept_figures_refresh()
+        with one_snapshot():
+            first = _stamp(late.pk)
+            # A write commits between two of the dashboard's statements.
+            _in_thread(lambda: Investor.objects.filter(pk=late.pk).update(kept_figures_stamp=None))
+            assert _stamp(late.pk) == first == kept.stamp(D)
+        assert _stamp(late.pk) is None
+
+
+def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late):
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        with transaction.atomic():
+            Investor.objects.select_for_update().get(pk=late.pk)
+            held.set()
+            release.wait(timeout=30)
+
+    thread = threading.Thread(target=lambda: (writer(), connection.close()))
+    thread.start()
+    try:
+        assert held.wait(timeout=30)
+        with time_machine.travel(NOON, tick=False):
+            # Returns without waiting for the write (or the test would hang until the timeout).
+            kept_figures_refresh()
+            assert _stamp(late.pk) is None
+    finally:
+        release.set()
+        thread.join(timeout=60)
+        close_old_connections()
+    with time_machine.travel(NOON, tick=False):
+        assert kept_figures_refresh() == 1
+    assert _stamp(late.pk) == kept.stamp(D)
