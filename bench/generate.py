@@ -702,13 +702,14 @@ def load_portfolio(*, scale: Scale, today: dt.date, seed: int = 2026, connection
     }
 
 
-def vacuum(tables: Iterable[str] = LOADED_TABLES, connection=None) -> None:
+def vacuum(tables: Iterable[str] = LOADED_TABLES, connection=None, *, full: bool = False) -> None:
     """VACUUM ANALYZE (outside a transaction): sets the visibility map, so the reads that
-    can be index-only are, as on a table autovacuum has caught up with."""
+    can be index-only are, as on a table autovacuum has caught up with. `full` packs the
+    tables too (VACUUM FULL), as after a one-time rewrite of every row."""
     connection = connection or default_connection
     with connection.cursor() as cursor:
         for table in tables:
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
+            cursor.execute(f"VACUUM ({'FULL, ' if full else ''}ANALYZE) {table}")
 
 
 def describe(meta: dict) -> str:

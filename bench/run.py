@@ -276,7 +276,13 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "kept_figures_seconds": at_base["kept_figures_seconds"],
             "kept_figures_investors": at_base["kept_figures_investors"],
             "kept_figures_next_night_seconds": at_base["kept_figures_next_night_seconds"],
+            "between_refreshes_p95_ms": at_base["dashboard_between_refreshes_p95_ms"],
+            "between_refreshes_queries": at_base["dashboard_between_refreshes_queries"],
+            "between_refreshes_emptied": at_base["dashboard_between_refreshes_emptied"],
+            "kept_figures_next_night_written": at_base["kept_figures_next_night_written"],
             "kept_figures_next_night_hot_share": at_base["kept_figures_next_night_hot_share"],
+            "investors_packed": at_base["investors_packed"],
+            "investors_heap_mb": at_base["investors_heap_mb"],
         },
     }
 
@@ -365,11 +371,16 @@ def table(figures: dict, details: dict) -> str:
         f"clients, p50 {details['dashboard']['p50_ms']:.1f} ms, SQL "
         f"{details['dashboard']['sql_ms']:.1f} ms; p95 at 10x "
         f"{details['dashboard']['p95_ms_at_10x']:.1f} ms; before the night's refresh of the "
-        f"kept figures {details['dashboard']['unkept_ms']:.1f} ms; the refresh "
+        f"kept figures {details['dashboard']['unkept_ms']:.1f} ms; between two refreshes "
+        f"({details['dashboard']['between_refreshes_emptied']} rows emptied) p95 "
+        f"{details['dashboard']['between_refreshes_p95_ms']:.1f} ms; the refresh "
         f"{details['dashboard']['kept_figures_seconds']:.1f} s for "
         f"{details['dashboard']['kept_figures_investors']} investors; the next night's "
         f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
-        f"{details['dashboard']['kept_figures_next_night_hot_share']} of the rows in place",
+        f"{details['dashboard']['kept_figures_next_night_written']} rows written, "
+        f"{details['dashboard']['kept_figures_next_night_hot_share']} of them in place; "
+        f"the investors' heap {details['dashboard']['investors_heap_mb']} MB"
+        + (" (packed after the first refresh)" if details["dashboard"]["investors_packed"] else ""),
         f"api: {structure['requests_per_second']:.1f} req/s vs hello "
         f"{structure['hello_requests_per_second']:.1f} req/s "
         f"({structure['gunicorn_workers']} gunicorn workers, "

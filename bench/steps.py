@@ -231,6 +231,12 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     result.update(
         structure_timing.measure_dashboard(portfolio["top_token"], scale.dashboard_requests)
     )
+    logger.info("timing the dashboard request between two refreshes of its kept figures")
+    result.update(
+        structure_timing.measure_dashboard_between_refreshes(
+            portfolio["top_token"], scale.dashboard_requests
+        )
+    )
     logger.info("timing the next night's refresh of the dashboard's kept figures")
     result.update(structure_timing.next_night_refresh())
     if explain:

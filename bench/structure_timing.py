@@ -9,7 +9,7 @@ import statistics
 import time
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.test import Client
 
 from .endpoints import DASHBOARD_PATH, structure_url
@@ -105,6 +105,29 @@ def measure_dashboard(token: str, requests: int) -> dict:
     }
 
 
+def measure_dashboard_between_refreshes(token: str, requests: int, every: int = 200) -> dict:
+    """The dashboard request between two refreshes of the kept figures: one investor in
+    `every` of the top structure with its stamp emptied, as the payments of the minutes since
+    the last refresh leave them (500 of 100,000 at full scale), computed afresh by their ids.
+    Timed like `measure_dashboard`, in a transaction rolled back."""
+    from clients.models import Investor
+
+    with transaction.atomic():
+        structure = Investor.objects.in_structure_of(_top_participant(token))
+        emptied = (
+            structure.annotate(turn=models.F("pk") % every)
+            .filter(turn=0)
+            .update(kept_figures_stamp=None)
+        )
+        timed = measure_dashboard(token, requests)
+        transaction.set_rollback(True)
+    return {
+        "dashboard_between_refreshes_p95_ms": timed["dashboard_p95_ms"],
+        "dashboard_between_refreshes_queries": timed["dashboard_queries"],
+        "dashboard_between_refreshes_emptied": emptied,
+    }
+
+
 def _top_participant(token: str):
     from clients.models import Investor
     from clients.tokens import token_with_user
@@ -117,9 +140,13 @@ def keep_dashboard_figures(token: str) -> dict:
     which no row is kept, computed in process for the top participant): the request's cost
     before the night's refresh has run. Then the refresh for the day the dashboard request
     reads, timed: on a new portfolio it writes every investor; on one already kept for the
-    day it finds nothing to do. The investors are vacuumed after, as autovacuum does after a
-    rewrite of a large part of a table, so the reads that can be index-only are."""
+    day it finds nothing to do. A refresh that rewrote most investors is a one-time backfill
+    (the first refresh after the upgrade, docs/operations in the README): the investors are
+    packed after it (VACUUM FULL), as an operator does after a backfill, so the table read is
+    that of a book whose nightly refreshes rewrite only the rows whose figures moved
+    (`next_night_refresh` counts them). Otherwise vacuumed, as autovacuum would."""
     from backoffice.lib.dates import business_today
+    from clients.models import Investor
     from dashboard.figures import figures
     from dashboard.kept import kept_figures_refresh
 
@@ -133,19 +160,25 @@ def keep_dashboard_figures(token: str) -> dict:
     started = time.perf_counter()
     kept = kept_figures_refresh(today=today)
     seconds = time.perf_counter() - started
-    vacuum(("clients_investor",))
+    packed = kept > Investor.objects.count() // 2
+    vacuum(("clients_investor",), full=packed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size('clients_investor')")
+        heap = cursor.fetchone()[0]
     return {
         "dashboard_unkept_ms": unkept_ms,
         "kept_figures_seconds": seconds,
         "kept_figures_investors": kept,
+        "investors_packed": packed,
+        "investors_heap_mb": round(heap / 2**20, 1),
     }
 
 
 def next_night_refresh() -> dict:
-    """The next night's refresh of the kept figures, timed and rolled back: it writes every
-    investor, in place (HOT) wherever the figures, in no index, are all that changed. Run
-    after the request timings, since its rewrite (even rolled back) leaves dead rows until the
-    vacuum after it."""
+    """The next night's refresh of the kept figures, timed and rolled back: it checks every
+    investor and writes those whose figures moved, in place (HOT) where the page has room
+    (the kept columns are in no index). Run after the request timings, since its writes (even
+    rolled back) leave dead rows until the vacuum after it."""
     from backoffice.lib.dates import business_today
     from dashboard.kept import kept_figures_refresh
 

@@ -169,13 +169,17 @@ class Investor(models.Model):
         max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
     )
 
-    # The dashboard's figures of the investor for one day, kept (`dashboard.kept`, their only
-    # writer) so a dashboard sums a 100,000-client structure in one pass. They hold for the
-    # day, settings and definitions `kept_figures_stamp` names (`dashboard.kept.stamp`); every
-    # plan write empties the stamp (`installments.read_model`), and a row not kept for the day
-    # asked is computed afresh wherever it is read. In no index: a refresh that finds a row's
-    # figures unchanged, or a write that only empties the stamp, is an in-place (HOT) update.
+    # The dashboard's figures of the investor, kept (`dashboard.kept`, their only writer) so a
+    # dashboard sums a 100,000-client structure in one pass. They were computed for
+    # `kept_figures_day` under the settings and definitions `kept_figures_stamp` names
+    # (`dashboard.kept.stamp`), and hold for a later day once a refresh has checked them for
+    # it (`dashboard.KeptFiguresCheck`); every plan write empties the stamp
+    # (`installments.read_model`), and a row not kept for the day asked is computed afresh
+    # wherever it is read. The figures are in no index, so a refresh that rewrites a row whose
+    # figures moved is an in-place (HOT) update where its page has room; the emptied stamps
+    # are in a small partial index (`investor_kept_emptied_idx`).
     kept_figures_stamp = models.IntegerField(editable=False, null=True)
+    kept_figures_day = models.DateField(editable=False, null=True)
     kept_recovered = models.DecimalField(
         max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=0, editable=False
     )
@@ -225,6 +229,13 @@ class Investor(models.Model):
             # Search by phone/email (exact prefix matches from support calls).
             models.Index(fields=["phone"], name="investor_phone_idx"),
             models.Index(fields=["email"], name="investor_email_idx"),
+            # The rows whose kept figures a write emptied since the last refresh: the dashboard
+            # lists the few of a structure without a second pass (`dashboard.figures`).
+            models.Index(
+                fields=["id"],
+                condition=models.Q(kept_figures_stamp__isnull=True),
+                name="investor_kept_emptied_idx",
+            ),
         ]
 
     def __str__(self) -> str:

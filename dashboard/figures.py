@@ -92,7 +92,7 @@ def _figures(root: Investor | None, today: dt.date) -> Figures:
     buckets = overdue_by_bucket(scope, today=today, counts=counts)
     money = {name: Decimal(counts[name]).quantize(CENT) for name in ("invested", "cancelled")}
     window = windowed(scope, today=today, counts=counts)
-    hours, within = first_contact(ids, today=today, window=window)
+    hours, within = first_contact(ids, today=today, window=window, checked=counts["checked"])
     return Figures(
         as_of=today,
         clients=counts["clients"],
@@ -117,17 +117,20 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
     clients of each bucket (`installments.rules.bucket_of`, in SQL by its twin
     `installments.overdue.in_bucket`) and the kept part of their amounts, `invested` and
     `cancelled` (the price of all the plans and of the cancelled ones), and the sums of the
-    figures kept for the day (`dashboard.kept`): one pass over the structure's investors."""
+    figures kept for the day (`dashboard.kept`): one pass over the structure's investors;
+    and `checked`, whether every row was checked for the day (read first, in the caller's
+    snapshot)."""
     money = overdue.MONEY_FIELD
     holds = overdue.kept_amount_holds(today)
-    kept_today = kept.is_kept(today)
+    checked = kept.checked(today)
+    kept_today = kept.is_kept(today, checked=checked)
 
     def kept_sum(column: str, output=None) -> Coalesce:
         zero = models.Value(ZERO if output else 0)
         total = models.Sum(column, filter=kept_today)
         return Coalesce(total, zero, output_field=output or models.IntegerField())
 
-    return scope.aggregate(
+    counts = scope.aggregate(
         clients=models.Count("pk"),
         invested=Coalesce(models.Sum("plans_price"), models.Value(ZERO), output_field=money),
         cancelled=Coalesce(models.Sum("cancelled_price"), models.Value(ZERO), output_field=money),
@@ -143,6 +146,7 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
         },
         amounts_not_kept=models.Count("pk", filter=overdue.is_overdue(today) & ~holds),
         not_kept=models.Count("pk", filter=~kept_today),
+        emptied=models.Count("pk", filter=models.Q(kept_figures_stamp__isnull=True)),
         recovered=kept_sum("kept_recovered", money),
         fell=kept_sum("kept_fell_plans"),
         cured=kept_sum("kept_cured_plans"),
@@ -154,6 +158,8 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
             for cell in Segment.ALL
         },
     )
+    counts["checked"] = checked
+    return counts
 
 
 def overdue_by_bucket(
@@ -187,6 +193,11 @@ def overdue_by_bucket(
     return list(buckets.values())
 
 
+# The most rows not kept that `windowed` lists and computes afresh by their ids; more (a day
+# before its first refresh) are read by the scope's own condition.
+LISTED_MAX = 5_000
+
+
 @dataclass
 class Windowed:
     """The figures of the last 30 days and this month: the sums of the investors' rows kept
@@ -207,7 +218,17 @@ def windowed(scope: InvestorQuerySet, *, today: dt.date, counts: dict) -> Window
     the same definition (`dashboard.kept.investor_figures`) and added."""
     live = {}
     if counts["not_kept"]:
-        live = kept.investor_figures(scope.exclude(kept.is_kept(today)).values("pk"), today)
+        if counts["not_kept"] == counts["emptied"]:
+            # Only rows a write emptied since the last refresh: read off their partial index.
+            not_kept = scope.filter(kept_figures_stamp__isnull=True)
+        else:
+            not_kept = scope.exclude(kept.is_kept(today, checked=counts["checked"]))
+        if counts["not_kept"] <= LISTED_MAX:
+            # Listed once and read by id by the four statements, each of which would
+            # otherwise find them in the structure again.
+            live = kept.investor_figures(list(not_kept.values_list("pk", flat=True)), today)
+        else:
+            live = kept.investor_figures(not_kept.values("pk"), today)
     found = Windowed(
         recovered=Decimal(str(counts["recovered"])),
         fell=counts["fell"],
@@ -246,7 +267,7 @@ def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:
 
 
 def first_contact(
-    ids: models.QuerySet, *, today: dt.date, window: Windowed
+    ids: models.QuerySet, *, today: dt.date, window: Windowed, checked: bool | None = None
 ) -> tuple[Decimal | None, Decimal | None]:
     """For each client of `ids` who fell overdue in the last 30 days (from the day after their
     earliest such due date, kept or computed afresh in `window`), hours from the start of the
@@ -264,7 +285,10 @@ def first_contact(
     # than the statement costs to run.
     first_due = rules.fell_overdue_window(today)[0]
     kept_due = models.Case(
-        models.When(kept.is_kept(today, prefix="investor__"), then="investor__kept_fell_due"),
+        models.When(
+            kept.is_kept(today, prefix="investor__", checked=checked),
+            then="investor__kept_fell_due",
+        ),
         default=None,
         output_field=models.DateField(),
     )

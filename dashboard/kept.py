@@ -6,21 +6,24 @@ days, the plans that fell overdue in them and were cured, the plans saved and ca
 month, the earliest due date they fell overdue on, the activity segment — is one row of
 `investor_figures`. The dashboard of a structure is the sum of its investors' rows.
 
-`kept_figures_refresh` writes the rows of a day onto the investors (`Investor.kept_*`) with a
-stamp naming the day, the segment thresholds and these definitions (`stamp`): every ten
-minutes (the first run of a day keeps every investor), and after the night's scan for the
-rows its cancellations emptied. Every plan write empties the stamp of the plan's investor in
-its own transaction (`installments.read_model`), so a kept row is always that of the data as
-it is now; the dashboard sums the rows kept for its day (`is_kept`) in its one pass over the
-investors and computes the others by the same definition, all in one snapshot
-(`dashboard.figures.figures`). The sum is then exactly the figure computed afresh, whenever
-the refresh last ran, or if it never did.
+`kept_figures_refresh` writes the rows onto the investors (`Investor.kept_*`) with the day
+they were computed for and a stamp naming the segment thresholds and these definitions
+(`stamp`): every ten minutes and after the night's scan. A day's first run checks every
+investor and rewrites only those whose figures moved; once every row is checked it records
+so (`KeptFiguresCheck`), and the rows found unchanged hold for that day too. Every plan write
+empties the stamp of the plan's investor in its own transaction (`installments.read_model`),
+so a kept row is always that of the data as it is now; the dashboard sums the rows kept for
+its day (`is_kept`) in its one pass over the investors and computes the others by the same
+definition, all in one snapshot (`dashboard.figures.figures`). The sum is then exactly the
+figure computed afresh, whenever the refresh last ran, or if it never did.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -32,6 +35,7 @@ from installments.models import Allocation, Installment, Plan, PlanStatus
 from installments.rules import CENT, ZERO
 
 from . import rules
+from .models import KeptFiguresCheck
 
 
 @dataclass(frozen=True)
@@ -57,29 +61,49 @@ COLUMNS = {
     "kept_cancelled_this_month": "cancelled_this_month",
     "kept_segment": "segment",
 }
+FIELDS = tuple(COLUMNS.values())
 
 
 # The definitions' version, part of the stamp: raise it with any change to what a kept row
 # holds (`investor_figures` and the rules it reads), so rows kept by the old code are not read
 # as the new code's after a deploy.
-DEFINITIONS = 1
+DEFINITIONS = 2
 
 
-def stamp(today: dt.date) -> int:
-    """The stamp of rows kept for `today` under the segment thresholds in force and these
-    definitions: rows computed for another day, before an admin changed the thresholds or by
-    other code are not read as kept."""
+def stamp() -> int:
+    """The stamp of rows kept under the segment thresholds in force and these definitions:
+    rows computed before an admin changed the thresholds, or by other code, are not read as
+    kept."""
     limits = segments.thresholds()
     key = (
-        f"{DEFINITIONS}|{today.isoformat()}|{limits.recent_days}|{limits.few_max}|"
-        f"{limits.vip_min}|{limits.window_days}"
+        f"{DEFINITIONS}|{limits.recent_days}|{limits.few_max}|{limits.vip_min}|{limits.window_days}"
     )
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def is_kept(today: dt.date, *, prefix: str = "") -> models.Q:
-    """The investors (across a join with `prefix`) whose kept row holds `today`'s figures."""
-    return models.Q(**{f"{prefix}kept_figures_stamp": stamp(today)})
+def is_kept(today: dt.date, *, prefix: str = "", checked: bool | None = None) -> models.Q:
+    """The investors (across a join with `prefix`) whose kept row holds `today`'s figures:
+    kept under today's stamp, and computed for `today`, or for an earlier day when a refresh
+    has since checked every row for `today` (`KeptFiguresCheck`; `checked`, when the caller
+    has read it in the same snapshot, or else read by the query)."""
+    current = stamp()
+    on_the_day = models.Q(**{f"{prefix}kept_figures_day": today})
+    before = models.Q(**{f"{prefix}kept_figures_day__lt": today})
+    since: models.Q
+    if checked is None:
+        since = on_the_day | (before & models.Q(models.Exists(_checks(today, current))))
+    else:
+        since = (on_the_day | before) if checked else on_the_day
+    return models.Q(**{f"{prefix}kept_figures_stamp": current}) & since
+
+
+def checked(today: dt.date) -> bool:
+    """Whether a refresh has checked every investor for `today` under today's stamp."""
+    return _checks(today, stamp()).exists()
+
+
+def _checks(today: dt.date, current: int) -> models.QuerySet:
+    return KeptFiguresCheck.objects.filter(day=today, stamp=current)
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -101,7 +125,7 @@ def recovered_allocations(today: dt.date) -> models.QuerySet:
 
 
 def fell_overdue_installments(
-    ids: models.QuerySet, *, first: dt.date, last: dt.date
+    ids: models.QuerySet | list[int], *, first: dt.date, last: dt.date
 ) -> models.QuerySet:
     """Installments that fell overdue (the day after their due date) with a due date from
     `first` to `last`: not paid on or before their due date, of a plan not cancelled before
@@ -128,7 +152,7 @@ def _per_investor(queryset: models.QuerySet, investor: str, **aggregates) -> mod
     )
 
 
-def _recovered(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
+def _recovered(ids: models.QuerySet | list[int], today: dt.date) -> models.QuerySet:
     return _per_investor(
         recovered_allocations(today).filter(installment__plan__investor__in=ids),
         "installment__plan__investor",
@@ -136,7 +160,7 @@ def _recovered(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
     )
 
 
-def _fell_overdue(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
+def _fell_overdue(ids: models.QuerySet | list[int], today: dt.date) -> models.QuerySet:
     """The installments that fell overdue in the last 30 days or this month, grouped per
     client: the earliest such due date of the 30 days, the plans that fell in them and were
     cured, and the plans saved this month. A plan is back on track when neither cancelled nor
@@ -160,7 +184,7 @@ def _fell_overdue(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
     )
 
 
-def _cancelled_this_month(ids: models.QuerySet, today: dt.date) -> models.QuerySet:
+def _cancelled_this_month(ids: models.QuerySet | list[int], today: dt.date) -> models.QuerySet:
     plans = Plan.objects.filter(
         investor__in=ids, status=PlanStatus.CANCELLED, cancelled_on__gte=today.replace(day=1)
     )
@@ -172,12 +196,15 @@ NONE = InvestorFigures(
 )
 
 
-def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, InvestorFigures]:
-    """The investors of `ids` (a queryset of investor ids) with a part in `today`'s figures,
-    each with their part (`NONE` for the others). Four grouped statements, one per kind of
-    row read (allocations, installments, cancelled plans, payments and purchases), each
-    planned for the rows it reads."""
-    ids = ids.order_by()
+def investor_figures(
+    ids: models.QuerySet | list[int], today: dt.date
+) -> dict[int, InvestorFigures]:
+    """The investors of `ids` (a queryset of investor ids, or a list of a few) with a part in
+    `today`'s figures, each with their part (`NONE` for the others). Four grouped statements,
+    one per kind of row read (allocations, installments, cancelled plans, payments and
+    purchases), each planned for the rows it reads."""
+    if isinstance(ids, models.QuerySet):
+        ids = ids.order_by()
     parts: dict[int, dict] = {}
     for pk, total in _recovered(ids, today):
         # SQLite sums decimals as floats: back to cents.
@@ -198,51 +225,114 @@ def investor_figures(ids: models.QuerySet, today: dt.date) -> dict[int, Investor
 
 
 def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
-    """Keep `today`'s figures on every investor whose row is not kept for today, `chunk`
-    investors (by id) at a time, each chunk in its own transaction; the number of investors
-    written. Idempotent: run again, it finds nothing to do (but the rows a write emptied
-    meanwhile).
+    """Check every investor whose row is not kept for `today` and write `today`'s figures on
+    those whose figures differ (or whose stamp a write emptied), `chunk` investors (by id) at
+    a time, each chunk in its own transaction; the number of investors written. Once every
+    such row is checked, records the check (`KeptFiguresCheck`): the rows found unchanged then
+    hold for `today` without being rewritten, so a day's refresh writes only the rows whose
+    figures moved, not the whole table. Idempotent: run again, it finds nothing to do (but
+    the rows a write emptied meanwhile).
 
-    Each chunk locks the rows it keeps first, skipping the rows a write holds: a write that
+    One refresh at a time (a row checked for a day must not be rewritten for an earlier one
+    before the check is recorded), and never for a day earlier than one already checked.
+
+    Each chunk locks the rows it checks first, skipping the rows a write holds: a write that
     committed before is read by the chunk's statements (READ COMMITTED gives each a fresh
     snapshot), one that locks after waits and then empties the stamp the chunk wrote, and one
-    that holds its row is left to empty it (the next run keeps it). Never waiting, the refresh
-    is never part of a deadlock, whatever order the writers lock investors in."""
-    ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
-    written = 0
-    for start in range(0, len(ids), chunk):
-        written += _keep(ids[start], ids[min(start + chunk, len(ids)) - 1], today)
-    return written
+    that holds its row is left to empty it. A row skipped is tried once more at the end; if
+    still held, the check is not recorded and the next run checks again. Never waiting, the
+    refresh is never part of a deadlock, whatever order the writers lock investors in."""
+    with _one_refresh_at_a_time() as alone:
+        current = stamp()
+        later = KeptFiguresCheck.objects.filter(stamp=current, day__gt=today)
+        if not alone or later.exists():
+            return 0
+        ids = list(
+            Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True)
+        )
+        written, skipped = 0, []
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            done, held = _keep(part[0], part[-1], today)
+            written += done
+            skipped += held
+        if skipped:
+            done, skipped = _keep(skipped[0], skipped[-1], today, only=skipped)
+            written += done
+        if not skipped:
+            KeptFiguresCheck.objects.get_or_create(day=today, stamp=current)
+            KeptFiguresCheck.objects.filter(day__lt=today).delete()
+        return written
 
 
-def _keep(first: int, last: int, today: dt.date) -> int:
-    """Keep `today`'s figures on the investors from `first` to `last` (by id) not kept for it
-    and not held by a write."""
+@contextmanager
+def _one_refresh_at_a_time() -> Iterator[bool]:
+    """True when no other refresh runs: on PostgreSQL a session advisory lock, held across
+    the refresh's transactions; elsewhere (SQLite: the demo and the tests) one process."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REFRESH_LOCK])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])
+
+
+# The refresh's advisory lock: a number of its own among the database's advisory locks.
+REFRESH_LOCK = zlib.crc32(b"dashboard.kept_figures_refresh")
+
+
+def _keep(
+    first: int, last: int, today: dt.date, *, only: list[int] | None = None
+) -> tuple[int, list[int]]:
+    """Check the investors from `first` to `last` (by id; of `only`, if given) not kept for
+    `today` and not held by a write, and write `today`'s figures on those whose kept row
+    differs: the number written, and the ids held by a write (not checked)."""
+    current = stamp()
     with transaction.atomic():
         stale = Investor.objects.filter(pk__gte=first, pk__lte=last).exclude(is_kept(today))
+        if only is not None:
+            stale = stale.filter(pk__in=only)
+        listed = set(stale.values_list("pk", flat=True))
         locked = stale.order_by("pk").select_for_update(no_key=True, skip_locked=True)
-        ids = list(locked.values_list("pk", flat=True))
-        if not ids:
-            return 0
+        rows = list(locked.values_list("pk", "kept_figures_stamp", "kept_figures_day", *COLUMNS))
+        held = sorted(listed - {row[0] for row in rows})
+        if not rows:
+            return 0, held
         # May read rows emptied since the lock, never written here: only the locked are.
         found = investor_figures(stale.values("pk"), today)
-        _write([(pk, found.get(pk, NONE)) for pk in ids], stamp(today))
-        return len(ids)
+        changed = []
+        for pk, kept_stamp, kept_day, *values in rows:
+            now = found.get(pk, NONE)
+            stored = InvestorFigures(**dict(zip(FIELDS, values, strict=True)))
+            if kept_stamp != current or kept_day is None or stored != now:
+                changed.append((pk, now))
+        _write(changed, current, today)
+        return len(changed), held
 
 
-def _write(rows: list[tuple[int, InvestorFigures]], kept_stamp: int) -> None:
-    """Write the rows onto the investors with the stamp: on PostgreSQL one UPDATE from arrays
-    (`unnest`), elsewhere (SQLite: the demo and the tests) Django's bulk update."""
+def _write(rows: list[tuple[int, InvestorFigures]], kept_stamp: int, day: dt.date) -> None:
+    """Write the rows onto the investors with the stamp and the day: on PostgreSQL one UPDATE
+    from arrays (`unnest`), elsewhere (SQLite: the demo and the tests) Django's bulk update."""
+    if not rows:
+        return
     if connection.vendor != "postgresql":
         investors = [
             Investor(
                 pk=pk,
                 kept_figures_stamp=kept_stamp,
+                kept_figures_day=day,
                 **{column: getattr(row, value) for column, value in COLUMNS.items()},
             )
             for pk, row in rows
         ]
-        Investor.objects.bulk_update(investors, [*COLUMNS, "kept_figures_stamp"], batch_size=500)
+        fields = [*COLUMNS, "kept_figures_stamp", "kept_figures_day"]
+        Investor.objects.bulk_update(investors, fields, batch_size=500)
         return
     types = {
         "recovered": "numeric",
@@ -259,11 +349,11 @@ def _write(rows: list[tuple[int, InvestorFigures]], kept_stamp: int) -> None:
     sql = (
         "UPDATE clients_investor AS i SET "
         + ", ".join(f"{column} = v.{value}" for column, value in COLUMNS.items())
-        + ", kept_figures_stamp = %s FROM unnest(%s::bigint[], "
+        + ", kept_figures_stamp = %s, kept_figures_day = %s FROM unnest(%s::bigint[], "
         + ", ".join(f"%s::{kind}[]" for kind in types.values())
         + ") AS v(ref, "
         + ", ".join(types)
         + ") WHERE i.id = v.ref"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [kept_stamp, *arrays])
+        cursor.execute(sql, [kept_stamp, day, *arrays])

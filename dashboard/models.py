@@ -51,3 +51,24 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant or _('the whole book')} · {self.as_of}"
+
+
+class KeptFiguresCheck(models.Model):
+    """A refresh of the kept figures (`dashboard.kept`) that checked every investor for `day`:
+    each row kept under `stamp` then held that day's figures, or was rewritten with them, so
+    a row kept for an earlier day still holds on `day` until a write empties its stamp."""
+
+    day = models.DateField(_("day"))
+    stamp = models.IntegerField(_("stamp"))
+    checked_at = models.DateTimeField(_("checked at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = _("check of the kept figures")
+        verbose_name_plural = _("checks of the kept figures")
+        constraints = [
+            models.UniqueConstraint(fields=["day", "stamp"], name="kept_figures_check_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} · {self.stamp}"

@@ -28,8 +28,9 @@ def snapshots_write(scan_date: str) -> int:
 def kept_figures_refresh() -> int:
     """Today's figures kept on every investor whose row is not kept for today
     (`dashboard.kept`): every ten minutes (the schedule in the admin's periodic tasks; the
-    day's first run keeps every investor) and after the night's scan, the rows the plan writes
-    emptied since. Always for the business day it runs on, so a message delivered late keeps
+    day's first run checks every investor and rewrites those whose figures moved) and after
+    the night's scan, the rows the plan writes emptied since. Always for the business day it
+    runs on, so a message delivered late keeps
     nothing stale; run twice, the second finds nothing to do."""
     return keep(today=business_today())
 

@@ -89,7 +89,7 @@ def segment_case(today: dt.date, limits: activity.SegmentThresholds) -> models.C
 
 
 def segment_cells_sql(
-    investors: models.QuerySet,
+    investors: models.QuerySet | list[int],
     *,
     today: dt.date,
     limits: activity.SegmentThresholds | None = None,
@@ -98,9 +98,12 @@ def segment_cells_sql(
     either has no row), `with_activity`'s in one statement. Every payment and purchase of the
     investors is read once (UNION ALL) and grouped per investor, where `with_activity` runs its
     correlated subqueries per investor and per condition (`tests/installments/test_segments.py`
-    holds the two equal)."""
+    holds the two equal). `investors`: a queryset, or a list of a few ids."""
     limits = limits or thresholds()
-    ids, ids_params = investors.order_by().values("pk").query.sql_with_params()
+    if isinstance(investors, list):
+        ids, ids_params = ", ".join(["%s"] * len(investors)) or "NULL", tuple(investors)
+    else:
+        ids, ids_params = investors.order_by().values("pk").query.sql_with_params()
     recent = today - dt.timedelta(days=limits.recent_days)
     cells = (
         # The rule's order, as in `segment_case`.

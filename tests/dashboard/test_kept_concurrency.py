@@ -12,6 +12,7 @@ from django.db import close_old_connections, connection, transaction
 from clients.models import Investor
 from dashboard import kept
 from dashboard.figures import one_snapshot
+from dashboard.models import KeptFiguresCheck
 from dashboard.tasks import kept_figures_refresh
 from tests.factories import InvestorFactory, make_plan, participant
 
@@ -56,7 +57,7 @@ def test_the_dashboard_reads_in_one_snapshot(late):
             first = _stamp(late.pk)
             # A write commits between two of the dashboard's statements.
             _in_thread(lambda: Investor.objects.filter(pk=late.pk).update(kept_figures_stamp=None))
-            assert _stamp(late.pk) == first == kept.stamp(D)
+            assert _stamp(late.pk) == first == kept.stamp()
         assert _stamp(late.pk) is None
 
 
@@ -77,10 +78,29 @@ def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late
             # Returns without waiting for the write (or the test would hang until the timeout).
             kept_figures_refresh()
             assert _stamp(late.pk) is None
+            # The held row was not checked: the day's check is not recorded.
+            assert not KeptFiguresCheck.objects.exists()
     finally:
         release.set()
         thread.join(timeout=60)
         close_old_connections()
     with time_machine.travel(NOON, tick=False):
         assert kept_figures_refresh() == 1
-    assert _stamp(late.pk) == kept.stamp(D)
+    assert _stamp(late.pk) == kept.stamp()
+    assert KeptFiguresCheck.objects.filter(day=D, stamp=kept.stamp()).exists()
+
+
+def test_one_refresh_at_a_time(late):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [kept.REFRESH_LOCK])
+    try:
+        with time_machine.travel(NOON, tick=False):
+            # Another refresh runs: this one returns at once and writes nothing.
+            assert _in_thread(kept_figures_refresh) == 0
+            assert _stamp(late.pk) is None
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [kept.REFRESH_LOCK])
+    with time_machine.travel(NOON, tick=False):
+        assert _in_thread(kept_figures_refresh) == 2
+    assert _stamp(late.pk) == kept.stamp()

@@ -1,7 +1,8 @@
 """The dashboard's figures kept per investor (`dashboard.kept`): kept for the day after the
 night's scan, emptied by every plan write in the write's own transaction, kept again by the
-periodic refresh, never read for another day or other thresholds. That the dashboard's sums
-equal a fresh computation whichever rows are kept is `test_dashboard_api`'s
+periodic refresh, read for a later day only once a refresh has checked every row for it
+(rewriting only the rows whose figures moved), never under other thresholds. That the
+dashboard's sums equal a fresh computation whichever rows are kept is `test_dashboard_api`'s
 `test_every_figure_equals_a_fresh_computation_from_plans_and_payments`."""
 
 import datetime as dt
@@ -15,6 +16,7 @@ from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
 
 from clients.models import Investor
+from dashboard import figures as dashboard_figures
 from dashboard import kept
 from dashboard.figures import client_counts, figures
 from dashboard.tasks import kept_figures_refresh
@@ -48,6 +50,14 @@ def _stamps() -> dict[int, int | None]:
     return dict(Investor.objects.values_list("pk", "kept_figures_stamp"))
 
 
+def _kept_for(day: dt.date) -> set[int]:
+    return set(Investor.objects.filter(kept.is_kept(day)).values_list("pk", flat=True))
+
+
+def _days() -> dict[int, dt.date | None]:
+    return dict(Investor.objects.values_list("pk", "kept_figures_day"))
+
+
 def _kept_row(investor: Investor) -> kept.InvestorFigures:
     row = Investor.objects.values(*kept.COLUMNS).get(pk=investor.pk)
     return kept.InvestorFigures(**{kept.COLUMNS[column]: value for column, value in row.items()})
@@ -61,7 +71,8 @@ def test_the_nights_scan_keeps_the_days_figures_on_every_investor(
     with _at(D, 2), django_capture_on_commit_callbacks(execute=True):
         scan(scan_date=D, now=now)
 
-    assert set(_stamps().values()) == {kept.stamp(D)}
+    assert set(_stamps().values()) == {kept.stamp()}
+    assert _kept_for(D) == set(Investor.objects.values_list("pk", flat=True))
     # Each kept row is the investor's part computed afresh.
     fresh = kept.investor_figures(Investor.objects.values("pk"), D)
     for investor in Investor.objects.all():
@@ -79,7 +90,8 @@ def test_a_payment_empties_its_investors_stamp_and_the_refresh_keeps_that_row_ag
 
         stamps = _stamps()
         assert stamps[late.pk] is None
-        assert stamps[on_time.pk] == stamps[root.pk] == kept.stamp(D)
+        assert stamps[on_time.pk] == stamps[root.pk] == kept.stamp()
+        assert _kept_for(D) == {on_time.pk, root.pk}
         # Until the refresh, the dashboard computes the emptied row afresh.
         assert figures(root=root, today=D).recovered_in_grace_30d == Decimal("300.00")
         assert kept_figures_refresh() == 1
@@ -100,14 +112,16 @@ def test_rows_kept_for_another_day_or_other_thresholds_are_computed_afresh(book)
         kept_figures_refresh()
     # An admin widens "recent" to 200 days: the rows kept under 90 are not read.
     with override_settings(ACTIVITY_RECENT_DAYS=200), _at(later):
-        assert kept.stamp(later) not in set(_stamps().values())
+        assert kept.stamp() not in set(_stamps().values())
+        assert not _kept_for(later)
         assert figures(root=root, today=later).segments["new"] == 2
 
 
 def test_a_refresh_delivered_late_keeps_the_day_it_runs_on(book):
     with _at(D + 2 * DAY):
         kept_figures_refresh()
-    assert set(_stamps().values()) == {kept.stamp(D + 2 * DAY)}
+    assert set(_stamps().values()) == {kept.stamp()}
+    assert set(_days().values()) == {D + 2 * DAY}
 
 
 def test_the_refresh_is_scheduled_every_ten_minutes():
@@ -138,7 +152,9 @@ def test_a_new_day_reads_nothing_kept_until_its_refresh(book):
     with _at(later):
         assert _not_kept(root, later) == 2
         assert figures(root=root, today=later) == _afresh(root, later)
-        assert kept_figures_refresh() == 3
+        # The clients' figures moved and are rewritten; the participant's (no plan) did not.
+        assert kept_figures_refresh() == 2
+        assert _days()[root.pk] == D
         assert _not_kept(root, later) == 0
         assert figures(root=root, today=later) == _afresh(root, later)
 
@@ -149,11 +165,13 @@ def test_a_refresh_cut_short_keeps_only_what_it_wrote(book):
         kept_figures_refresh()
     later = D + 25 * DAY
     with _at(later):
-        kept._keep(root.pk, root.pk, later)  # the first chunk only, then the worker died
-        kept_now = set(Investor.objects.filter(kept.is_kept(later)).values_list("pk", flat=True))
-        assert kept_now == {root.pk}
+        # The first chunk only, then the worker died: the participant's row, checked and
+        # found unchanged, is not kept for the day until a refresh has checked every row.
+        kept._keep(root.pk, late.pk, later, only=[root.pk, late.pk])
+        assert _kept_for(later) == {late.pk}
         assert figures(root=root, today=later) == _afresh(root, later)
-        assert kept_figures_refresh() == 2
+        assert kept_figures_refresh() == 1
+        assert len(_kept_for(later)) == 3
         # A payment after the refresh empties the row again.
         plan = late.plans.get()
         payment_record(
@@ -170,3 +188,48 @@ def test_a_deploy_that_changes_the_definitions_reads_nothing_kept(book, monkeypa
         assert _not_kept(root, D) == 0
         monkeypatch.setattr(kept, "DEFINITIONS", kept.DEFINITIONS + 1)
         assert _not_kept(root, D) == 2
+
+
+def test_a_day_with_nothing_moved_rewrites_no_row_and_reads_every_row_as_kept(book):
+    root, late, on_time = book
+    with _at(D):
+        assert kept_figures_refresh() == 3
+    with _at(D + DAY):
+        assert not _kept_for(D + DAY)
+        assert kept_figures_refresh() == 0
+        assert set(_days().values()) == {D}
+        assert _kept_for(D + DAY) == {root.pk, late.pk, on_time.pk}
+        assert figures(root=root, today=D + DAY) == _afresh(root, D + DAY)
+        # Checked for D + 1 does not make the rows kept for any other day.
+        assert not _kept_for(D + 2 * DAY)
+
+
+def test_a_refresh_for_a_day_before_one_checked_writes_nothing(book):
+    _, late, _ = book
+    with _at(D + DAY):
+        kept_figures_refresh()
+    Investor.objects.filter(pk=late.pk).update(kept_figures_stamp=None)
+    # A message for D delivered after D + 1 was checked: writing the row for D would leave
+    # it read as D + 1's.
+    with _at(D):
+        assert kept_figures_refresh() == 0
+    assert _stamps()[late.pk] is None
+    with _at(D + DAY):
+        assert kept_figures_refresh() == 1
+        assert _days()[late.pk] == D + DAY
+
+
+def test_rows_not_kept_read_by_id_or_by_the_structures_condition_give_the_same_figures(
+    book, monkeypatch
+):
+    root, late, _ = book
+    with _at(D):
+        kept_figures_refresh()
+    Investor.objects.filter(pk=late.pk).update(kept_figures_stamp=None)
+    later = D + 25 * DAY
+    with _at(later):
+        for day in (D, later):  # only emptied rows; then rows of an unchecked day too
+            listed = figures(root=root, today=day)
+            monkeypatch.setattr(dashboard_figures, "LISTED_MAX", 0)
+            assert figures(root=root, today=day) == listed == _afresh(root, day)
+            monkeypatch.undo()
