@@ -280,6 +280,7 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "between_refreshes_queries": at_base["dashboard_between_refreshes_queries"],
             "between_refreshes_emptied": at_base["dashboard_between_refreshes_emptied"],
             "kept_figures_next_night_written": at_base["kept_figures_next_night_written"],
+            "next_day_figures_p95_ms": at_base["dashboard_next_day_figures_p95_ms"],
             "kept_figures_next_night_hot_share": at_base["kept_figures_next_night_hot_share"],
             "investors_packed": at_base["investors_packed"],
             "investors_heap_mb": at_base["investors_heap_mb"],
@@ -378,7 +379,9 @@ def table(figures: dict, details: dict) -> str:
         f"{details['dashboard']['kept_figures_investors']} investors; the next night's "
         f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
         f"{details['dashboard']['kept_figures_next_night_written']} rows written, "
-        f"{details['dashboard']['kept_figures_next_night_hot_share']} of them in place; "
+        f"{details['dashboard']['kept_figures_next_night_hot_share']} of them in place, "
+        f"then the next day's figures in process p95 "
+        f"{details['dashboard']['next_day_figures_p95_ms']:.1f} ms; "
         f"the investors' heap {details['dashboard']['investors_heap_mb']} MB"
         + (" (packed after the first refresh)" if details["dashboard"]["investors_packed"] else ""),
         f"api: {structure['requests_per_second']:.1f} req/s vs hello "

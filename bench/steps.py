@@ -238,7 +238,9 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
         )
     )
     logger.info("timing the next night's refresh of the dashboard's kept figures")
-    result.update(structure_timing.next_night_refresh())
+    result.update(
+        structure_timing.next_night_refresh(portfolio["top_token"], scale.dashboard_requests)
+    )
     if explain:
         result["explain"] = measure.explain(scan_date, portfolio["top_token"], scale.page)
     with connection.cursor() as cursor:

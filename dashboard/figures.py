@@ -226,7 +226,8 @@ def windowed(scope: InvestorQuerySet, *, today: dt.date, counts: dict) -> Window
         if counts["not_kept"] <= LISTED_MAX:
             # Listed once and read by id by the four statements, each of which would
             # otherwise find them in the structure again.
-            live = kept.investor_figures(list(not_kept.values_list("pk", flat=True)), today)
+            listed = list(not_kept.order_by().values_list("pk", flat=True))
+            live = kept.investor_figures(listed, today)
         else:
             live = kept.investor_figures(not_kept.values("pk"), today)
     found = Windowed(

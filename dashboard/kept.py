@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from django.db import connection, models, transaction
+from django.db import OperationalError, connection, models, transaction
+from django.utils import timezone
 
 from clients.models import Investor
 from installments import overdue, segments
@@ -103,7 +102,7 @@ def checked(today: dt.date) -> bool:
 
 
 def _checks(today: dt.date, current: int) -> models.QuerySet:
-    return KeptFiguresCheck.objects.filter(day=today, stamp=current)
+    return KeptFiguresCheck.objects.filter(day=today, stamp=current, checked_at__isnull=False)
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -233,77 +232,83 @@ def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
     figures moved, not the whole table. Idempotent: run again, it finds nothing to do (but
     the rows a write emptied meanwhile).
 
-    One refresh at a time (a row checked for a day must not be rewritten for an earlier one
-    before the check is recorded), and never for a day earlier than one already checked.
+    A run records that it started (an unchecked `KeptFiguresCheck`) before it writes, and
+    stops, recording nothing more, once a run for a later day has started: each chunk looks
+    after locking its rows, so a row a later run checked is never rewritten for an earlier
+    day. Two runs for the same day write the same figures.
 
     Each chunk locks the rows it checks first, skipping the rows a write holds: a write that
     committed before is read by the chunk's statements (READ COMMITTED gives each a fresh
     snapshot), one that locks after waits and then empties the stamp the chunk wrote, and one
-    that holds its row is left to empty it. A row skipped is tried once more at the end; if
-    still held, the check is not recorded and the next run checks again. Never waiting, the
-    refresh is never part of a deadlock, whatever order the writers lock investors in."""
-    with _one_refresh_at_a_time() as alone:
-        current = stamp()
-        later = KeptFiguresCheck.objects.filter(stamp=current, day__gt=today)
-        if not alone or later.exists():
-            return 0
-        ids = list(
-            Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True)
-        )
-        written, skipped = 0, []
+    that holds its row is left to empty it. The rows skipped are then taken one at a time,
+    each in a transaction of its own that waits for it at most `HELD_WAIT` (holding no other
+    lock, it can't be part of a deadlock); a row still held leaves the check unrecorded, and
+    the next run checks again."""
+    current = stamp()
+    if _later_runs(today, current).exists():
+        return 0
+    KeptFiguresCheck.objects.get_or_create(day=today, stamp=current)
+    ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
+    written, held = 0, []
+    try:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            done, held = _keep(part[0], part[-1], today)
+            done, skipped = _keep(part[0], part[-1], today, current)
             written += done
-            skipped += held
-        if skipped:
-            done, skipped = _keep(skipped[0], skipped[-1], today, only=skipped)
+            held += skipped
+        still_held = held[HELD_WAITED:]
+        for pk in held[:HELD_WAITED]:
+            try:
+                done, skipped = _keep(pk, pk, today, current, wait=True)
+            except OperationalError:  # still held after HELD_WAIT
+                skipped = [pk]
+                done = 0
             written += done
-        if not skipped:
-            KeptFiguresCheck.objects.get_or_create(day=today, stamp=current)
-            KeptFiguresCheck.objects.filter(day__lt=today).delete()
+            still_held += skipped
+    except _LaterRun:
         return written
+    if not still_held:
+        checks = KeptFiguresCheck.objects.filter(day=today, stamp=current)
+        checks.update(checked_at=timezone.now())
+        KeptFiguresCheck.objects.filter(day__lt=today).delete()
+    return written
 
 
-@contextmanager
-def _one_refresh_at_a_time() -> Iterator[bool]:
-    """True when no other refresh runs: on PostgreSQL a session advisory lock, held across
-    the refresh's transactions; elsewhere (SQLite: the demo and the tests) one process."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REFRESH_LOCK])
-        alone = cursor.fetchone()[0]
-    try:
-        yield alone
-    finally:
-        if alone:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK])
+# How long the refresh waits for a row a write held during its chunk, and for how many.
+HELD_WAIT = "2s"
+HELD_WAITED = 100
 
 
-# The refresh's advisory lock: a number of its own among the database's advisory locks.
-REFRESH_LOCK = zlib.crc32(b"dashboard.kept_figures_refresh")
+class _LaterRun(Exception):
+    """A refresh for a later day has started: this one stops."""
+
+
+def _later_runs(today: dt.date, current: int) -> models.QuerySet:
+    return KeptFiguresCheck.objects.filter(stamp=current, day__gt=today)
 
 
 def _keep(
-    first: int, last: int, today: dt.date, *, only: list[int] | None = None
+    first: int, last: int, today: dt.date, current: int, *, wait: bool = False
 ) -> tuple[int, list[int]]:
-    """Check the investors from `first` to `last` (by id; of `only`, if given) not kept for
-    `today` and not held by a write, and write `today`'s figures on those whose kept row
-    differs: the number written, and the ids held by a write (not checked)."""
-    current = stamp()
+    """Check the investors from `first` to `last` (by id) not kept for `today` and not held by
+    a write (with `wait`, waiting for them at most `HELD_WAIT`), and write `today`'s figures
+    on those whose kept row differs: the number written, and the ids held by a write (not
+    checked). Raises `_LaterRun`, writing nothing, when a refresh for a later day started."""
     with transaction.atomic():
         stale = Investor.objects.filter(pk__gte=first, pk__lte=last).exclude(is_kept(today))
-        if only is not None:
-            stale = stale.filter(pk__in=only)
-        listed = set(stale.values_list("pk", flat=True))
-        locked = stale.order_by("pk").select_for_update(no_key=True, skip_locked=True)
+        stale = stale.order_by("pk")
+        if wait and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{HELD_WAIT}'")
+        listed = set() if wait else set(stale.values_list("pk", flat=True))
+        locked = stale.select_for_update(no_key=True, skip_locked=not wait)
         rows = list(locked.values_list("pk", "kept_figures_stamp", "kept_figures_day", *COLUMNS))
         held = sorted(listed - {row[0] for row in rows})
         if not rows:
             return 0, held
+        # Looked for after the lock: a later run that checked these rows has started before.
+        if _later_runs(today, current).exists():
+            raise _LaterRun
         # May read rows emptied since the lock, never written here: only the locked are.
         found = investor_figures(stale.values("pk"), today)
         changed = []

@@ -54,13 +54,15 @@ class Snapshot(models.Model):
 
 
 class KeptFiguresCheck(models.Model):
-    """A refresh of the kept figures (`dashboard.kept`) that checked every investor for `day`:
-    each row kept under `stamp` then held that day's figures, or was rewritten with them, so
-    a row kept for an earlier day still holds on `day` until a write empties its stamp."""
+    """A refresh of the kept figures (`dashboard.kept`) for `day`: started, and once it has
+    checked every investor, `checked_at`. Each row kept under `stamp` then held that day's
+    figures, or was rewritten with them, so a row kept for an earlier day still holds on
+    `day` until a write empties its stamp."""
 
     day = models.DateField(_("day"))
     stamp = models.IntegerField(_("stamp"))
-    checked_at = models.DateTimeField(_("checked at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-day"]

@@ -79,7 +79,7 @@ def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late
             kept_figures_refresh()
             assert _stamp(late.pk) is None
             # The held row was not checked: the day's check is not recorded.
-            assert not KeptFiguresCheck.objects.exists()
+            assert not KeptFiguresCheck.objects.filter(checked_at__isnull=False).exists()
     finally:
         release.set()
         thread.join(timeout=60)
@@ -87,20 +87,45 @@ def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late
     with time_machine.travel(NOON, tick=False):
         assert kept_figures_refresh() == 1
     assert _stamp(late.pk) == kept.stamp()
-    assert KeptFiguresCheck.objects.filter(day=D, stamp=kept.stamp()).exists()
+    assert KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
 
 
-def test_one_refresh_at_a_time(late):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [kept.REFRESH_LOCK])
+def test_a_row_released_while_the_refresh_waits_for_it_is_kept_and_the_day_checked(late):
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        with transaction.atomic():
+            Investor.objects.select_for_update().get(pk=late.pk)
+            held.set()
+            release.wait(timeout=30)
+
+    def release_once_the_refresh_waits():
+        # Polls until another session waits on a row lock: the refresh's retry of the row.
+        for _ in range(600):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            threading.Event().wait(0.05)
+        release.set()
+
+    threads = [
+        threading.Thread(target=lambda: (writer(), connection.close())),
+        threading.Thread(target=lambda: (release_once_the_refresh_waits(), connection.close())),
+    ]
+    threads[0].start()
     try:
+        assert held.wait(timeout=30)
+        threads[1].start()
         with time_machine.travel(NOON, tick=False):
-            # Another refresh runs: this one returns at once and writes nothing.
-            assert _in_thread(kept_figures_refresh) == 0
-            assert _stamp(late.pk) is None
+            assert kept_figures_refresh() == 2
+        assert _stamp(late.pk) == kept.stamp()
+        assert KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [kept.REFRESH_LOCK])
-    with time_machine.travel(NOON, tick=False):
-        assert _in_thread(kept_figures_refresh) == 2
-    assert _stamp(late.pk) == kept.stamp()
+        release.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        close_old_connections()

@@ -19,6 +19,7 @@ from clients.models import Investor
 from dashboard import figures as dashboard_figures
 from dashboard import kept
 from dashboard.figures import client_counts, figures
+from dashboard.models import KeptFiguresCheck
 from dashboard.tasks import kept_figures_refresh
 from installments.services import payment_record
 from reminders.scan import scan
@@ -167,7 +168,7 @@ def test_a_refresh_cut_short_keeps_only_what_it_wrote(book):
     with _at(later):
         # The first chunk only, then the worker died: the participant's row, checked and
         # found unchanged, is not kept for the day until a refresh has checked every row.
-        kept._keep(root.pk, late.pk, later, only=[root.pk, late.pk])
+        kept._keep(root.pk, late.pk, later, kept.stamp())
         assert _kept_for(later) == {late.pk}
         assert figures(root=root, today=later) == _afresh(root, later)
         assert kept_figures_refresh() == 1
@@ -233,3 +234,19 @@ def test_rows_not_kept_read_by_id_or_by_the_structures_condition_give_the_same_f
             monkeypatch.setattr(dashboard_figures, "LISTED_MAX", 0)
             assert figures(root=root, today=day) == listed == _afresh(root, day)
             monkeypatch.undo()
+
+
+def test_a_refresh_stops_once_a_refresh_for_a_later_day_has_started(book, monkeypatch):
+    root, _, _ = book
+    computed = kept.investor_figures
+
+    def next_day_starts(ids, today):
+        # While this run computes its first chunk, the next day's run starts.
+        KeptFiguresCheck.objects.get_or_create(day=D + DAY, stamp=kept.stamp())
+        return computed(ids, today)
+
+    monkeypatch.setattr(kept, "investor_figures", next_day_starts)
+    with _at(D):
+        assert kept.kept_figures_refresh(today=D, chunk=1) == 1  # the first chunk, then stops
+    assert _kept_for(D) == {root.pk}
+    assert not KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
