@@ -279,6 +279,8 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
             "between_refreshes_p95_ms": at_base["dashboard_between_refreshes_p95_ms"],
             "between_refreshes_queries": at_base["dashboard_between_refreshes_queries"],
             "between_refreshes_emptied": at_base["dashboard_between_refreshes_emptied"],
+            "kept_amounts_next_night_renewed": at_base["kept_amounts_next_night_renewed"],
+            "kept_amounts_next_night_seconds": at_base["kept_amounts_next_night_seconds"],
             "kept_figures_next_night_written": at_base["kept_figures_next_night_written"],
             "next_day_figures_p95_ms": at_base["dashboard_next_day_figures_p95_ms"],
             "kept_figures_next_night_hot_share": at_base["kept_figures_next_night_hot_share"],
@@ -377,6 +379,8 @@ def table(figures: dict, details: dict) -> str:
         f"{details['dashboard']['between_refreshes_p95_ms']:.1f} ms; the refresh "
         f"{details['dashboard']['kept_figures_seconds']:.1f} s for "
         f"{details['dashboard']['kept_figures_investors']} investors; the next night's "
+        f"{details['dashboard']['kept_amounts_next_night_renewed']} overdue amounts renewed in "
+        f"{details['dashboard']['kept_amounts_next_night_seconds']:.1f} s and figures in "
         f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
         f"{details['dashboard']['kept_figures_next_night_written']} rows written, "
         f"{details['dashboard']['kept_figures_next_night_hot_share']} of them in place, "

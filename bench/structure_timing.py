@@ -175,9 +175,10 @@ def keep_dashboard_figures(token: str) -> dict:
 
 
 def next_night_refresh(token: str, requests: int) -> dict:
-    """The next night's refresh of the kept figures, timed and rolled back: it checks every
-    investor and writes those whose figures moved, in place (HOT) where the page has room
-    (the kept columns are in no index). Then, in the same transaction, the next day's
+    """The next night's refresh of the kept figures, timed and rolled back, as the task runs
+    it: the kept overdue amounts that no longer hold renewed, then every investor checked and
+    those whose figures moved written, in place (HOT) where the page has room (the kept
+    columns are in no index). Then, in the same transaction, the next day's
     figures of the top participant, computed in process `requests` times: the dashboard's
     SQL and Python one night on, on the table as that night's writes leave it (their dead
     rows not yet vacuumed). Run after the request timings, since its writes (even rolled
@@ -185,12 +186,16 @@ def next_night_refresh(token: str, requests: int) -> dict:
     from backoffice.lib.dates import business_today
     from dashboard.figures import figures
     from dashboard.kept import kept_figures_refresh
+    from installments.read_model import kept_amounts_renew
 
     from .generate import vacuum
 
     tomorrow = business_today() + dt.timedelta(days=1)
     root = _top_participant(token)
     with transaction.atomic():
+        started = time.perf_counter()
+        renewed = kept_amounts_renew(today=tomorrow)
+        renew_seconds = time.perf_counter() - started
         started = time.perf_counter()
         written = kept_figures_refresh(today=tomorrow)
         seconds = time.perf_counter() - started
@@ -209,6 +214,8 @@ def next_night_refresh(token: str, requests: int) -> dict:
         transaction.set_rollback(True)
     vacuum(("clients_investor",))
     return {
+        "kept_amounts_next_night_renewed": renewed,
+        "kept_amounts_next_night_seconds": renew_seconds,
         "kept_figures_next_night_seconds": seconds,
         "kept_figures_next_night_written": written,
         "kept_figures_next_night_hot_share": hot / updated if updated else None,

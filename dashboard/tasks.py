@@ -9,6 +9,7 @@ import datetime as dt
 from celery import shared_task
 
 from backoffice.lib.dates import business_today
+from installments.read_model import kept_amounts_renew as renew
 from reminders import broker
 
 from .kept import kept_figures_refresh as keep
@@ -27,12 +28,16 @@ def snapshots_write(scan_date: str) -> int:
 )
 def kept_figures_refresh() -> int:
     """Today's figures kept on every investor whose row is not kept for today
-    (`dashboard.kept`): every ten minutes (the schedule in the admin's periodic tasks; the
-    day's first run checks every investor and rewrites those whose figures moved) and after
-    the night's scan, the rows the plan writes emptied since. Always for the business day it
-    runs on, so a message delivered late keeps
-    nothing stale; run twice, the second finds nothing to do."""
-    return keep(today=business_today())
+    (`dashboard.kept`), after the investors' kept overdue amounts that no longer hold today
+    are rewritten (`installments.read_model.kept_amounts_renew`, which the dashboard's
+    buckets and the Structure read): every ten minutes (the schedule in the admin's periodic
+    tasks; the day's first run checks every investor and rewrites those whose figures moved)
+    and after the night's scan, the rows the plan writes emptied since. Always for the
+    business day it runs on, so a message delivered late keeps nothing stale; run twice, the
+    second finds nothing to do."""
+    today = business_today()
+    renew(today=today)
+    return keep(today=today)
 
 
 def _queue(task, args: tuple, fallback: str) -> None:
@@ -66,4 +71,5 @@ def snapshots_after_demo(sender, *, today: dt.date, **kwargs) -> None:
     """`structure.signals.demo_loaded`: the demo's past days, as far as its data allows (the
     backfill writes only the days that have none), and today's figures kept."""
     backfill(today=today)
+    renew(today=today)
     keep(today=today)

@@ -118,12 +118,14 @@ def _investor_plans_aggregate(investor_ids: list[int] | None) -> tuple[str, list
     return aggregate.query.sql_with_params()
 
 
-def _investor_amount_aggregate(investor_ids: list[int] | None) -> tuple[str, list]:
+def _investor_amount_aggregate(
+    investor_ids: list[int] | None, day: dt.date | None = None
+) -> tuple[str, list]:
     """SELECT id, the overdue amount and the days it holds for, over the unpaid installments
     of the ACTIVE plans of `investor_ids` (0.00 and open days for none): one grouped LEFT JOIN
-    of the installments. The days are taken around the business day; any day gives a true
-    span (`rules.overdue_amount_span`)."""
-    span = overdue.overdue_amount_span(business_today())
+    of the installments. The days are taken around `day` (the business day by default); any
+    day gives a true span (`rules.overdue_amount_span`)."""
+    span = overdue.overdue_amount_span(day or business_today())
     aggregate = _investors(investor_ids).annotate(**span).values_list("ref", *span)
     return aggregate.query.sql_with_params()
 
@@ -159,6 +161,29 @@ def investor_overdue_refresh(*, investor_ids: Iterable[int] | models.QuerySet) -
         )
         ids = list(locked)
         return _overdue_update(ids) if ids else 0
+
+
+def kept_amounts_renew(*, today: dt.date, chunk: int = 50_000) -> int:
+    """Rewrite the kept overdue amount of every investor whose kept amount does not hold on
+    `today` (an installment fell due since it was kept, and no write has touched the investor
+    since), with the days it holds for around `today`, so the Structure and the dashboard read
+    it from the column again instead of summing the installments. `chunk` investors (by id) at
+    a time, each chunk in its own transaction, locking its rows and skipping those a write
+    holds (the write rewrites them); the number written. Idempotent: run again on the same
+    day, it finds nothing to do. Run with the dashboard's refresh (`dashboard.tasks`)."""
+    stale = Investor.objects.exclude(overdue.kept_amount_holds(today)).order_by("pk")
+    ids = list(stale.values_list("pk", flat=True))
+    written = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        with transaction.atomic():
+            locked = stale.filter(pk__gte=part[0], pk__lte=part[-1]).select_for_update(
+                no_key=True, skip_locked=True
+            )
+            held = list(locked.values_list("pk", flat=True))
+            if held:
+                written += len(_update(*_investor_amount_aggregate(held, today), AMOUNT_COLUMNS))
+    return written
 
 
 # The read model's columns, by the aggregate that computes them and its column's alias.

@@ -153,10 +153,14 @@ def test_a_new_day_reads_nothing_kept_until_its_refresh(book):
     with _at(later):
         assert _not_kept(root, later) == 2
         assert figures(root=root, today=later) == _afresh(root, later)
+        scope = Investor.objects.in_structure_of(root)
+        assert client_counts(scope, today=later)["amounts_not_kept"] == 2
         # The clients' figures moved and are rewritten; the participant's (no plan) did not.
         assert kept_figures_refresh() == 2
         assert _days()[root.pk] == D
         assert _not_kept(root, later) == 0
+        # The overdue amounts kept by the read model hold again: the buckets read them.
+        assert client_counts(scope, today=later)["amounts_not_kept"] == 0
         assert figures(root=root, today=later) == _afresh(root, later)
 
 

@@ -13,9 +13,13 @@ import pytest
 from backoffice.lib.dates import business_today
 from backoffice.lib.errors import DomainError
 from clients.models import Investor
-from installments import rules
+from installments import overdue, rules
 from installments.models import Plan, PlanStatus
-from installments.read_model import investor_overdue_refresh, investor_overdue_refresh_all
+from installments.read_model import (
+    investor_overdue_refresh,
+    investor_overdue_refresh_all,
+    kept_amounts_renew,
+)
 from installments.services import (
     payment_record,
     plan_add_shares,
@@ -233,3 +237,21 @@ def test_refreshing_every_investor_repairs_a_read_model_written_behind_its_back(
     )
     assert investor_overdue_refresh_all() == 1
     assert stored() == recomputed()
+
+
+def test_kept_amounts_that_no_longer_hold_are_renewed_for_the_day_asked():
+    today = business_today()
+    late, paying = InvestorFactory(), InvestorFactory()
+    make_plan(investor=late, first_due_date=today - 10 * DAY, price=Decimal("600"))
+    make_plan(investor=paying, first_due_date=today + 100 * DAY, price=Decimal("600"))
+    # 25 days on, the late client's next installment has fallen due: the amount kept today
+    # no longer holds, and readers would sum the installments instead.
+    later = today + 25 * DAY
+    before = kept()[late.pk][0]
+    holding = Investor.objects.filter(overdue.kept_amount_holds(later))
+    assert set(holding.values_list("pk", flat=True)) == {paying.pk}
+    assert kept_amounts_renew(today=later) == 1
+    assert kept()[late.pk] == kept_recomputed(later)[late.pk]
+    assert kept()[late.pk][0] > before  # the installment that fell due is owed too
+    assert set(holding.values_list("pk", flat=True)) == {late.pk, paying.pk}
+    assert kept_amounts_renew(today=later) == 0
