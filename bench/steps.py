@@ -222,9 +222,9 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
                 f"reminders, the scan {same[0]} and {same[1]}"
             )
     # The timings above wrote and rolled back (the scan three times, the per-plan loop): the
-    # dead rows they leave in the investors and plans are vacuumed, as autovacuum would
-    # within the minute, so the reads below read the portfolio, not the harness's own
-    # leftovers.
+    # dead rows they leave in the investors and plans are vacuumed (autovacuum would only
+    # once a fifth of a table is dead), so the reads below read the portfolio, not the
+    # harness's own leftovers.
     generate.vacuum(("clients_investor", "installments_plan"))
     logger.info("timing the Structure request")
     result.update(

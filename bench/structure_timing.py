@@ -149,6 +149,7 @@ def keep_dashboard_figures(token: str) -> dict:
     from clients.models import Investor
     from dashboard.figures import figures
     from dashboard.kept import kept_figures_refresh
+    from installments.read_model import kept_amounts_renew
 
     from .generate import vacuum
 
@@ -158,6 +159,7 @@ def keep_dashboard_figures(token: str) -> dict:
     figures(root=root, today=today + dt.timedelta(days=1))
     unkept_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
+    kept_amounts_renew(today=today)  # as the task does first
     kept = kept_figures_refresh(today=today)
     seconds = time.perf_counter() - started
     packed = kept > Investor.objects.count() // 2
@@ -196,15 +198,11 @@ def next_night_refresh(token: str, requests: int) -> dict:
         started = time.perf_counter()
         renewed = kept_amounts_renew(today=tomorrow)
         renew_seconds = time.perf_counter() - started
+        before = _updates()
         started = time.perf_counter()
         written = kept_figures_refresh(today=tomorrow)
         seconds = time.perf_counter() - started
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_stat_get_xact_tuples_updated('clients_investor'::regclass), "
-                "pg_stat_get_xact_tuples_hot_updated('clients_investor'::regclass)"
-            )
-            updated, hot = cursor.fetchone()
+        updated, hot = (after - then for after, then in zip(_updates(), before, strict=True))
         figures(root=root, today=tomorrow)  # warm-up
         times = []
         for _ in range(requests):
@@ -221,3 +219,13 @@ def next_night_refresh(token: str, requests: int) -> dict:
         "kept_figures_next_night_hot_share": hot / updated if updated else None,
         "dashboard_next_day_figures_p95_ms": _p95(times),
     }
+
+
+def _updates() -> tuple[int, int]:
+    """The investors' rows this transaction has updated so far, and of them in place (HOT)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated('clients_investor'::regclass), "
+            "pg_stat_get_xact_tuples_hot_updated('clients_investor'::regclass)"
+        )
+        return cursor.fetchone()

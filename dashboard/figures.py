@@ -116,19 +116,14 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
     """One pass over the investors' read model and kept figures: `clients`, the overdue
     clients of each bucket (`installments.rules.bucket_of`, in SQL by its twin
     `installments.overdue.in_bucket`) and the kept part of their amounts, `invested` and
-    `cancelled` (the price of all the plans and of the cancelled ones), and the sums of the
-    figures kept for the day (`dashboard.kept`): one pass over the structure's investors;
-    and `checked`, whether every row was checked for the day (read first, in the caller's
-    snapshot)."""
+    `cancelled` (the price of all the plans and of the cancelled ones), the sums of the
+    figures stored on them (`stored_sums`) and how many are not kept for the day
+    (`dashboard.kept`): one pass over the structure's investors; and `checked`, whether every
+    row was checked for the day (read first, in the caller's snapshot)."""
     money = overdue.MONEY_FIELD
     holds = overdue.kept_amount_holds(today)
     checked = kept.checked(today)
     kept_today = kept.is_kept(today, checked=checked)
-
-    def kept_sum(column: str, output=None) -> Coalesce:
-        zero = models.Value(ZERO if output else 0)
-        total = models.Sum(column, filter=kept_today)
-        return Coalesce(total, zero, output_field=output or models.IntegerField())
 
     counts = scope.aggregate(
         clients=models.Count("pk"),
@@ -147,19 +142,33 @@ def client_counts(scope: InvestorQuerySet, *, today: dt.date) -> dict:
         amounts_not_kept=models.Count("pk", filter=overdue.is_overdue(today) & ~holds),
         not_kept=models.Count("pk", filter=~kept_today),
         emptied=models.Count("pk", filter=models.Q(kept_figures_stamp__isnull=True)),
-        recovered=kept_sum("kept_recovered", money),
-        fell=kept_sum("kept_fell_plans"),
-        cured=kept_sum("kept_cured_plans"),
-        saved=kept_sum("kept_saved_plans"),
-        cancelled_this_month=kept_sum("kept_cancelled_this_month"),
-        fell_clients=models.Count("kept_fell_due", filter=kept_today),
-        **{
-            f"segment_{cell}": models.Count("pk", filter=kept_today & models.Q(kept_segment=cell))
-            for cell in Segment.ALL
-        },
+        **stored_sums(),
     )
     counts["checked"] = checked
     return counts
+
+
+def stored_sums() -> dict:
+    """The sums of the figures stored on the investors (`Investor.kept_*`), kept for the day
+    or not: `windowed` takes away those of the rows not kept, which are few, so the one pass
+    sums without testing each row (half its cost at 100,000 clients)."""
+
+    def total(column: str, output=None) -> Coalesce:
+        zero = models.Value(ZERO if output else 0)
+        return Coalesce(models.Sum(column), zero, output_field=output or models.IntegerField())
+
+    return {
+        "recovered": total("kept_recovered", overdue.MONEY_FIELD),
+        "fell": total("kept_fell_plans"),
+        "cured": total("kept_cured_plans"),
+        "saved": total("kept_saved_plans"),
+        "cancelled_this_month": total("kept_cancelled_this_month"),
+        "fell_clients": models.Count("kept_fell_due"),
+        **{
+            f"segment_{cell}": models.Count("pk", filter=models.Q(kept_segment=cell))
+            for cell in Segment.ALL
+        },
+    }
 
 
 def overdue_by_bucket(
@@ -214,22 +223,9 @@ class Windowed:
 
 
 def windowed(scope: InvestorQuerySet, *, today: dt.date, counts: dict) -> Windowed:
-    """`client_counts`' sums of the kept rows, and the rows not kept for `today` computed by
-    the same definition (`dashboard.kept.investor_figures`) and added."""
-    live = {}
-    if counts["not_kept"]:
-        if counts["not_kept"] == counts["emptied"]:
-            # Only rows a write emptied since the last refresh: read off their partial index.
-            not_kept = scope.filter(kept_figures_stamp__isnull=True)
-        else:
-            not_kept = scope.exclude(kept.is_kept(today, checked=counts["checked"]))
-        if counts["not_kept"] <= LISTED_MAX:
-            # Listed once and read by id by the four statements, each of which would
-            # otherwise find them in the structure again.
-            listed = list(not_kept.order_by().values_list("pk", flat=True))
-            live = kept.investor_figures(listed, today)
-        else:
-            live = kept.investor_figures(not_kept.values("pk"), today)
+    """The figures kept for `today`: `client_counts`' sums of the stored figures less those of
+    the rows not kept for `today`; and those rows computed by the same definition
+    (`dashboard.kept.investor_figures`) and added."""
     found = Windowed(
         recovered=Decimal(str(counts["recovered"])),
         fell=counts["fell"],
@@ -238,20 +234,47 @@ def windowed(scope: InvestorQuerySet, *, today: dt.date, counts: dict) -> Window
         cancelled_this_month=counts["cancelled_this_month"],
         fell_clients=counts["fell_clients"],
         segments={cell: counts[f"segment_{cell}"] for cell in Segment.ALL},
-        live=live,
+        live={},
     )
-    for row in live.values():
-        found.recovered += row.recovered
-        found.fell += row.fell
-        found.cured += row.cured
-        found.saved += row.saved
-        found.cancelled_this_month += row.cancelled_this_month
-        found.fell_clients += row.fell_due is not None
-        if row.segment is not None:
-            found.segments[row.segment] += 1
+    if counts["not_kept"]:
+        if counts["not_kept"] == counts["emptied"]:
+            # Only rows a write emptied since the last refresh: read off their partial index.
+            not_kept = scope.filter(kept_figures_stamp__isnull=True)
+        else:
+            not_kept = scope.exclude(kept.is_kept(today, checked=counts["checked"]))
+        not_kept = not_kept.order_by()
+        if counts["not_kept"] <= LISTED_MAX:
+            # Listed once with what they store, and read by id by the four statements, each
+            # of which would otherwise find them in the structure again.
+            rows = list(not_kept.values_list("pk", *kept.COLUMNS))
+            for _, *values in rows:
+                _add(found, kept.stored(values), -1)
+            found.live = kept.investor_figures([row[0] for row in rows], today)
+        else:
+            stored = not_kept.aggregate(**stored_sums())
+            found.recovered -= Decimal(str(stored["recovered"]))
+            for name in ("fell", "cured", "saved", "cancelled_this_month", "fell_clients"):
+                setattr(found, name, getattr(found, name) - stored[name])
+            for cell in Segment.ALL:
+                found.segments[cell] -= stored[f"segment_{cell}"]
+            found.live = kept.investor_figures(not_kept.values("pk"), today)
+    for row in found.live.values():
+        _add(found, row, 1)
     # SQLite sums decimals as floats: back to cents.
     found.recovered = found.recovered.quantize(CENT)
     return found
+
+
+def _add(found: Windowed, row: kept.InvestorFigures, sign: int) -> None:
+    """Add one investor's part to `found` (`sign` 1), or take it away (-1)."""
+    found.recovered += sign * row.recovered
+    found.fell += sign * row.fell
+    found.cured += sign * row.cured
+    found.saved += sign * row.saved
+    found.cancelled_this_month += sign * row.cancelled_this_month
+    found.fell_clients += sign * (row.fell_due is not None)
+    if row.segment is not None:
+        found.segments[row.segment] += sign
 
 
 def promises(ids: models.QuerySet, *, today: dt.date) -> dict[str, int]:

@@ -21,6 +21,7 @@ figure computed afresh, whenever the refresh last ran, or if it never did.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zlib
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,6 +29,7 @@ from decimal import Decimal
 from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
+from backoffice.lib.dates import business_today
 from clients.models import Investor
 from installments import overdue, segments
 from installments.models import Allocation, Installment, Plan, PlanStatus
@@ -35,6 +37,8 @@ from installments.rules import CENT, ZERO
 
 from . import rules
 from .models import KeptFiguresCheck
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,11 @@ def _cancelled_this_month(ids: models.QuerySet | list[int], today: dt.date) -> m
     return _per_investor(plans, "investor", n=models.Count("pk"))
 
 
+def stored(values) -> InvestorFigures:
+    """An investor's figures as their row stores them: `values` of the `COLUMNS`, in order."""
+    return InvestorFigures(**dict(zip(FIELDS, values, strict=True)))
+
+
 NONE = InvestorFigures(
     recovered=ZERO, fell_due=None, fell=0, cured=0, saved=0, cancelled_this_month=0, segment=None
 )
@@ -242,10 +251,16 @@ def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
     snapshot), one that locks after waits and then empties the stamp the chunk wrote, and one
     that holds its row is left to empty it. The rows skipped are then taken one at a time,
     each in a transaction of its own that waits for it at most `HELD_WAIT` (holding no other
-    lock, it can't be part of a deadlock); a row still held leaves the check unrecorded, and
-    the next run checks again."""
+    lock outside a caller's transaction, it can't be part of a deadlock); a row still held
+    leaves the check unrecorded, and the next run checks again. Never for a day after
+    tomorrow (a start recorded for it would hold off the refreshes of every day before)."""
     current = stamp()
+    if today > business_today() + dt.timedelta(days=1):
+        # A start recorded for a day to come would hold off every refresh until that day.
+        logger.warning("kept figures: not refreshed for %s, a day to come", today)
+        return 0
     if _later_runs(today, current).exists():
+        logger.info("kept figures: not refreshed for %s, a later day's refresh started", today)
         return 0
     KeptFiguresCheck.objects.get_or_create(day=today, stamp=current)
     ids = list(Investor.objects.exclude(is_kept(today)).order_by("pk").values_list("pk", flat=True))
@@ -260,9 +275,10 @@ def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
         for pk in held[:HELD_WAITED]:
             try:
                 done, skipped = _keep(pk, pk, today, current, wait=True)
-            except OperationalError:  # still held after HELD_WAIT
-                skipped = [pk]
-                done = 0
+            except OperationalError as error:
+                if getattr(error.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                    raise
+                done, skipped = 0, [pk]  # still held after HELD_WAIT
             written += done
             still_held += skipped
     except _LaterRun:
@@ -277,6 +293,7 @@ def kept_figures_refresh(*, today: dt.date, chunk: int = 50_000) -> int:
 # How long the refresh waits for a row a write held during its chunk, and for how many.
 HELD_WAIT = "2s"
 HELD_WAITED = 100
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error when lock_timeout runs out
 
 
 class _LaterRun(Exception):
@@ -306,16 +323,19 @@ def _keep(
         held = sorted(listed - {row[0] for row in rows})
         if not rows:
             return 0, held
+        if wait and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = DEFAULT")
         # Looked for after the lock: a later run that checked these rows has started before.
         if _later_runs(today, current).exists():
             raise _LaterRun
-        # May read rows emptied since the lock, never written here: only the locked are.
-        found = investor_figures(stale.values("pk"), today)
+        # The locked rows by id: `stale` read again could lose some (a run for the same day
+        # recording its check meanwhile), which would then be kept with no figures.
+        found = investor_figures([row[0] for row in rows], today)
         changed = []
         for pk, kept_stamp, kept_day, *values in rows:
             now = found.get(pk, NONE)
-            stored = InvestorFigures(**dict(zip(FIELDS, values, strict=True)))
-            if kept_stamp != current or kept_day is None or stored != now:
+            if kept_stamp != current or kept_day is None or stored(values) != now:
                 changed.append((pk, now))
         _write(changed, current, today)
         return len(changed), held

@@ -168,8 +168,9 @@ def kept_amounts_renew(*, today: dt.date, chunk: int = 50_000) -> int:
     `today` (an installment fell due since it was kept, and no write has touched the investor
     since), with the days it holds for around `today`, so the Structure and the dashboard read
     it from the column again instead of summing the installments. `chunk` investors (by id) at
-    a time, each chunk in its own transaction, locking its rows and skipping those a write
-    holds (the write rewrites them); the number written. Idempotent: run again on the same
+    a time, each chunk in its own transaction, locking its rows and skipping those another
+    transaction holds (a plan write rewrites them; others wait for the next run); the number
+    written. Idempotent: run again on the same
     day, it finds nothing to do. Run with the dashboard's refresh (`dashboard.tasks`)."""
     stale = Investor.objects.exclude(overdue.kept_amount_holds(today)).order_by("pk")
     ids = list(stale.values_list("pk", flat=True))

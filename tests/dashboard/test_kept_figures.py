@@ -13,6 +13,7 @@ import time_machine
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from clients.models import Investor
@@ -228,8 +229,15 @@ def test_rows_not_kept_read_by_id_or_by_the_structures_condition_give_the_same_f
     book, monkeypatch
 ):
     root, late, _ = book
+    plan = late.plans.get()
+    owed = sum(i.unpaid for i in plan.installments.filter(due_date__lt=D))
     with _at(D):
+        payment_record(plan=plan, amount=owed, received_on=D, reference="r", today=D)
         kept_figures_refresh()
+    # Emptied behind the refresh's back: the row still stores what it kept (the money
+    # recovered, one plan fell overdue and was cured), which the sums over every stored row
+    # must take away.
+    assert (_kept_row(late).recovered, _kept_row(late).cured) == (owed, 1)
     Investor.objects.filter(pk=late.pk).update(kept_figures_stamp=None)
     later = D + 25 * DAY
     with _at(later):
@@ -254,3 +262,31 @@ def test_a_refresh_stops_once_a_refresh_for_a_later_day_has_started(book, monkey
         assert kept.kept_figures_refresh(today=D, chunk=1) == 1  # the first chunk, then stops
     assert _kept_for(D) == {root.pk}
     assert not KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
+
+
+def test_a_check_recorded_while_a_chunk_computes_leaves_its_rows_their_figures(book, monkeypatch):
+    _, late, _ = book
+    with _at(D):
+        kept_figures_refresh()
+    later = D + 25 * DAY
+    computed = kept.investor_figures
+
+    def another_run_records_its_check(ids, today):
+        # A run for the same day, ahead of this one, records its check mid-chunk.
+        KeptFiguresCheck.objects.update_or_create(
+            day=today, stamp=kept.stamp(), defaults={"checked_at": timezone.now()}
+        )
+        return computed(ids, today)
+
+    monkeypatch.setattr(kept, "investor_figures", another_run_records_its_check)
+    with _at(later):
+        kept.kept_figures_refresh(today=later)
+    monkeypatch.undo()
+    assert _kept_row(late) == kept.investor_figures(Investor.objects.values("pk"), later)[late.pk]
+
+
+def test_no_refresh_for_a_day_after_tomorrow(book):
+    with _at(D):
+        assert kept.kept_figures_refresh(today=D + 2 * DAY) == 0
+    assert not KeptFiguresCheck.objects.exists()
+    assert set(_stamps().values()) == {None}
