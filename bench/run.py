@@ -290,6 +290,10 @@ def _measured_details(at_base: dict, at_tenfold: dict, loads: dict, page: int) -
     }
 
 
+def _share(value) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
 def _round(value):
     if isinstance(value, float):
         return round(value, 4 if value < 10 else 1)
@@ -383,7 +387,7 @@ def table(figures: dict, details: dict) -> str:
         f"{details['dashboard']['kept_amounts_next_night_seconds']:.1f} s and figures in "
         f"{details['dashboard']['kept_figures_next_night_seconds']:.1f} s, "
         f"{details['dashboard']['kept_figures_next_night_written']} rows written, "
-        f"{details['dashboard']['kept_figures_next_night_hot_share']} of them in place, "
+        f"{_share(details['dashboard']['kept_figures_next_night_hot_share'])} of them in place, "
         f"then the next day's figures in process p95 "
         f"{details['dashboard']['next_day_figures_p95_ms']:.1f} ms; "
         f"the investors' heap {details['dashboard']['investors_heap_mb']} MB"

@@ -3,6 +3,7 @@ snapshot, and the refresh never waits on a row a write holds."""
 
 import datetime as dt
 import threading
+from contextlib import contextmanager
 
 import pytest
 import time_machine
@@ -61,29 +62,39 @@ def test_the_dashboard_reads_in_one_snapshot(late):
         assert _stamp(late.pk) is None
 
 
-def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late):
+@contextmanager
+def _held(pk: int):
+    """A write holding the investor row `pk`, on its own connection, until the block ends
+    (or the block sets the event it is given)."""
     held, release = threading.Event(), threading.Event()
 
     def writer():
-        with transaction.atomic():
-            Investor.objects.select_for_update().get(pk=late.pk)
-            held.set()
-            release.wait(timeout=30)
+        try:
+            with transaction.atomic():
+                Investor.objects.select_for_update().get(pk=pk)
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
 
-    thread = threading.Thread(target=lambda: (writer(), connection.close()))
+    thread = threading.Thread(target=writer)
     thread.start()
     try:
         assert held.wait(timeout=30)
-        with time_machine.travel(NOON, tick=False):
-            # Returns without waiting for the write (or the test would hang until the timeout).
-            kept_figures_refresh()
-            assert _stamp(late.pk) is None
-            # The held row was not checked: the day's check is not recorded.
-            assert not KeptFiguresCheck.objects.filter(checked_at__isnull=False).exists()
+        yield release
     finally:
         release.set()
         thread.join(timeout=60)
         close_old_connections()
+
+
+def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late):
+    with _held(late.pk), time_machine.travel(NOON, tick=False):
+        # Returns once its retry of the row has waited its two seconds, not for the write.
+        kept_figures_refresh()
+        assert _stamp(late.pk) is None
+        # The held row was not checked: the day's check is not recorded.
+        assert not KeptFiguresCheck.objects.filter(checked_at__isnull=False).exists()
     with time_machine.travel(NOON, tick=False):
         assert kept_figures_refresh() == 1
     assert _stamp(late.pk) == kept.stamp()
@@ -91,41 +102,30 @@ def test_the_refresh_skips_a_row_a_write_holds_and_keeps_it_on_the_next_run(late
 
 
 def test_a_row_released_while_the_refresh_waits_for_it_is_kept_and_the_day_checked(late):
-    held, release = threading.Event(), threading.Event()
-
-    def writer():
-        with transaction.atomic():
-            Investor.objects.select_for_update().get(pk=late.pk)
-            held.set()
-            release.wait(timeout=30)
-
-    def release_once_the_refresh_waits():
+    def release_once_the_refresh_waits(release):
         # Polls until another session waits on a row lock: the refresh's retry of the row.
-        for _ in range(600):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-            threading.Event().wait(0.05)
-        release.set()
+        try:
+            for _ in range(600):
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                threading.Event().wait(0.05)
+            release.set()
+        finally:
+            connection.close()
 
-    threads = [
-        threading.Thread(target=lambda: (writer(), connection.close())),
-        threading.Thread(target=lambda: (release_once_the_refresh_waits(), connection.close())),
-    ]
-    threads[0].start()
-    try:
-        assert held.wait(timeout=30)
-        threads[1].start()
-        with time_machine.travel(NOON, tick=False):
-            assert kept_figures_refresh() == 2
-        assert _stamp(late.pk) == kept.stamp()
-        assert KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join(timeout=60)
-        close_old_connections()
+    with _held(late.pk) as release:
+        releaser = threading.Thread(target=release_once_the_refresh_waits, args=(release,))
+        releaser.start()
+        try:
+            with time_machine.travel(NOON, tick=False):
+                assert kept_figures_refresh() == 2
+        finally:
+            release.set()
+            releaser.join(timeout=60)
+    assert _stamp(late.pk) == kept.stamp()
+    assert KeptFiguresCheck.objects.filter(day=D, checked_at__isnull=False).exists()
