@@ -12,10 +12,11 @@ they were computed for and a stamp naming the segment thresholds and these defin
 investor and rewrites only those whose figures moved; once every row is checked it records
 so (`KeptFiguresCheck`), and the rows found unchanged hold for that day too. Every plan write
 empties the stamp of the plan's investor in its own transaction (`installments.read_model`),
-so a kept row is always that of the data as it is now; the dashboard sums the rows kept for
-its day (`is_kept`) in its one pass over the investors and computes the others by the same
-definition, all in one snapshot (`dashboard.figures.figures`). The sum is then exactly the
-figure computed afresh, whenever the refresh last ran, or if it never did.
+so a kept row is always that of the data as it is now; the dashboard sums every stored row in
+its one pass over the investors, takes away the rows not kept for its day (`is_kept`) and
+computes those by the same definition, all in one snapshot (`dashboard.figures.figures`).
+The sum is then exactly the figure computed afresh, whenever the refresh last ran, or if it
+never did.
 """
 
 from __future__ import annotations
