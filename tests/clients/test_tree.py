@@ -116,3 +116,52 @@ def test_the_participants_above_read_both_ways_are_the_same_nearest_first(seed, 
     for path, found in few.items():
         assert [len(i.path) for i in found] == sorted((len(i.path) for i in found), reverse=True)
         assert all(path.startswith(i.path) and i.path != path for i in found)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_structure_read_on_the_path_head_is_the_one_read_on_the_whole_path(seed):
+    """`in_structure_of` reads the path's head (`PATH_HEAD`) for a root above it and the whole
+    path below it. Over a random tree deeper than the head, with neighbours whose ids share a
+    prefix and a subtree moved, every investor's structure is the same read both ways and the
+    same as walking the sponsors."""
+    import random
+
+    from clients.models import PATH_END, PATH_HEAD
+
+    rng = random.Random(seed)
+    people = [InvestorFactory(name=f"Top {k}") for k in range(12)]
+    for _ in range(90):
+        sponsor = rng.choice(people[-6:] if rng.random() < 0.7 else people)
+        people.append(InvestorFactory(sponsor=sponsor))
+    mover = rng.choice(people[20:])
+    investor_move(investor=mover, sponsor=rng.choice(people[:12]))
+    everyone = {i.pk: i for i in Investor.objects.all()}
+    assert max(len(i.path) for i in everyone.values()) > PATH_HEAD
+    assert any(len(i.path) == PATH_HEAD - PATH_STEP for i in everyone.values())
+
+    def below(root):
+        found = set()
+        for investor in everyone.values():
+            sponsor = investor.sponsor_id
+            while sponsor is not None and sponsor != root.pk:
+                sponsor = everyone[sponsor].sponsor_id
+            if sponsor == root.pk:
+                found.add(investor.pk)
+        return found
+
+    for root in everyone.values():
+        on_head = set(Investor.objects.in_structure_of(root).values_list("pk", flat=True))
+        on_path = set(
+            Investor.objects.filter(path__gt=root.path, path__lt=root.path + PATH_END).values_list(
+                "pk", flat=True
+            )
+        )
+        assert on_head == on_path == below(root), root.path
+        assert root.path_head == root.path[:PATH_HEAD]
+    shallow = min(everyone.values(), key=lambda i: len(i.path))
+    deep = max(everyone.values(), key=lambda i: len(i.path))
+
+    def where(root):
+        return str(Investor.objects.in_structure_of(root).query).split(" WHERE ")[1]
+
+    assert "path_head" in where(shallow) and "path_head" not in where(deep)

@@ -106,6 +106,26 @@ def test_the_counts_agree_with_the_structure(today, staff_client):
 
 
 @pytest.mark.django_db
+def test_the_pass_names_only_columns_of_the_head_figures_index(today):
+    """The dashboard's one pass over a participant's structure reads
+    `investor_head_figures_idx` alone (an index-only scan, PostgreSQL) only while it names no
+    column outside it: not the id, not the whole path, no figure the index leaves out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clients.models import Investor
+
+    (index,) = [i for i in Investor._meta.indexes if i.name == "investor_head_figures_idx"]
+    root = build(3, today)
+    with CaptureQueriesContext(connection) as queries:
+        assert _as(root.user).get("/api/dashboard/").status_code == 200
+    (one_pass,) = [q["sql"] for q in queries if "kept_recovered" in q["sql"] and "SUM(" in q["sql"]]
+    named = set(re.findall(r'"clients_investor"\."(\w+)"', one_pass))
+    assert named <= {*index.fields, *index.include}
+    assert {"path_head", "kept_segment", "kept_figures_stamp", "plans_price"} <= named
+
+
+@pytest.mark.django_db
 def test_staff_read_the_whole_book_and_participants_cannot_choose(today, staff_client):
     root = build(4, today, size=5)
     book = staff_client.get("/api/dashboard/").json()
