@@ -194,9 +194,11 @@ class Investor(models.Model):
     # (`dashboard.kept.stamp`), and hold for a later day once a refresh has checked them for
     # it (`dashboard.KeptFiguresCheck`); every plan write empties the stamp
     # (`installments.read_model`), and a row not kept for the day asked is computed afresh
-    # wherever it is read. The figures are in no index, so a refresh that rewrites a row whose
-    # figures moved is an in-place (HOT) update where its page has room; the emptied stamps
-    # are in a small partial index (`investor_kept_emptied_idx`).
+    # wherever it is read. The figures are in the head's figures index
+    # (`investor_head_figures_idx`), which the dashboard's one pass reads alone: a refresh
+    # that rewrites a row is never an in-place (HOT) update, and writes an entry in each of
+    # the row's indexes. The emptied stamps are in a small partial index
+    # (`investor_kept_emptied_idx`).
     kept_figures_stamp = models.IntegerField(editable=False, null=True)
     kept_figures_day = models.DateField(editable=False, null=True)
     kept_recovered = models.DecimalField(

@@ -406,6 +406,30 @@ def test_the_count_names_only_columns_of_the_path_head_index(root_client, struct
     assert named >= {"path_head", "oldest_unpaid_due_date"}
 
 
+def test_a_deep_participants_count_names_only_columns_of_the_path_index(db, today):
+    """A participant whose path is as long as the head (ten levels down) is counted on the
+    whole path (`in_structure_of`), from `investor_path_overdue_idx` alone."""
+    from clients.models import PATH_HEAD, Investor
+    from tests.factories import InvestorFactory, participant
+
+    (index,) = [i for i in Investor._meta.indexes if i.name == "investor_path_overdue_idx"]
+    sponsor = None
+    for _ in range(9):
+        sponsor = InvestorFactory(sponsor=sponsor)
+    deep = participant("deep", sponsor=sponsor)
+    InvestorFactory(sponsor=deep)
+    assert len(deep.path) == PATH_HEAD
+    client = APIClient()
+    client.force_authenticate(deep.user)
+    with CaptureQueriesContext(connection) as queries:
+        response = get(client, overdue="false")
+    assert response.json()["count"] == 1
+    (count,) = [query["sql"] for query in queries if "COUNT(" in query["sql"]]
+    named = set(re.findall(r'"clients_investor"\."(\w+)"', count))
+    assert named <= {*index.fields, *index.include}
+    assert "path" in named and "path_head" not in named
+
+
 def test_a_token_request_reads_the_participant_with_the_token_and_builds_no_query_it_ran_before(
     structure, django_assert_num_queries
 ):
