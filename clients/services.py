@@ -59,6 +59,8 @@ def investor_create(
     # The path is built from the id, which exists only after the insert (same transaction).
     investor.path = (sponsor.path if sponsor else "") + path_step(investor.pk)
     Investor.objects.filter(pk=investor.pk).update(path=investor.path)
+    # The database computed the path's head from the path just written: read on first use.
+    del investor.path_head
     return investor
 
 

@@ -28,6 +28,12 @@ def test_path_steps_have_a_fixed_width_and_sort_like_the_ids():
     assert steps == sorted(steps)
 
 
+def test_a_new_investor_reads_the_head_of_the_path_it_was_given():
+    nodes = chain(12)
+    assert [n.path_head for n in nodes] == [n.path[: PATH_STEP * 10] for n in nodes]
+    assert len(nodes[-1].path_head) == PATH_STEP * 10 < len(nodes[-1].path)
+
+
 def test_structure_is_every_investor_below_at_any_depth_with_their_level():
     root = InvestorFactory(name="Root")
     a = InvestorFactory(name="A", sponsor=root)
