@@ -31,7 +31,7 @@ MAX_DEPTH = 250
 # The path's first ten steps (`Investor.path_head`), a narrow copy of the path for the large
 # structures. A structure whose root's path is shorter than the head is the same range on the
 # head as on the path (the head of a descendant's path still extends the root's path), and that
-# range reads an index a fifth the size of the path's: the count of a 100,000-client structure
+# range reads an index a third the size of the path's: the count of a 100,000-client structure
 # takes half the time. The participants with the largest structures sit near the top of their
 # tree; a root deeper than the head is read through the whole path, as before.
 PATH_HEAD = PATH_STEP * 10

@@ -61,6 +61,15 @@ def scope_of(root: Investor | None) -> InvestorQuerySet:
     return Investor.objects.in_structure_of(root)
 
 
+# The price PostgreSQL puts on reading a page out of order, for the snapshot's statements
+# only. The default (4) is a spinning disk's; the indexes the dashboard reads are in memory.
+# Under the default the planner prices the one pass's index-only scan of the head's figures
+# index (`investor_head_figures_idx`, 2,000 pages at full scale) above a parallel scan of the
+# investors' heap (11,000 pages), which takes 1.6 times as long (docs/performance.md, seventh
+# round).
+RANDOM_PAGE_COST = 1.1
+
+
 @contextmanager
 def one_snapshot(using: str = "default") -> Iterator[None]:
     """Read in one snapshot: on PostgreSQL, outside a transaction, a read-only REPEATABLE READ
@@ -79,15 +88,6 @@ def one_snapshot(using: str = "default") -> Iterator[None]:
                 f"SET LOCAL random_page_cost = {RANDOM_PAGE_COST}"
             )
         yield
-
-
-# The price PostgreSQL puts on reading a page out of order, for the snapshot's statements
-# only. The default (4) is a spinning disk's; the indexes the dashboard reads are in memory.
-# Under the default the planner prices the one pass's index-only scan of the head's figures
-# index (`investor_head_figures_idx`, 2,000 pages at full scale) above a parallel scan of the
-# investors' heap (11,000 pages), which takes 1.6 times as long (docs/performance.md, seventh
-# round).
-RANDOM_PAGE_COST = 1.1
 
 
 def figures(*, root: Investor | None, today: dt.date) -> Figures:
