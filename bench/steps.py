@@ -210,7 +210,7 @@ def measure_database(*, scale_name: str, naive: bool, explain: bool) -> dict:
     result = measure.measure_scan(scan_date, scale.scan_runs)
     result.update(setup)
     logger.info("timing the reminders queued and handed to the broker")
-    result.update(measure.measure_reminders(scan_date))
+    result.update(measure.measure_reminders(scan_date, scale.scan_runs))
     if naive:
         logger.info("timing the per-plan loop")
         result.update(measure.measure_naive(scan_date, scale.naive_sample))

@@ -202,22 +202,37 @@ AMOUNT_COLUMNS = {
 
 
 def _overdue_update(ids: list[int] | None) -> int:
-    """Rewrite the read model of `ids` (every investor for None): the plans' aggregate and the
-    installments' in two statements (joined together, the plan prices would be summed once
-    per installment); the number of investors written.
+    """Rewrite the read model of `ids` (every investor for None) in one UPDATE: the plans'
+    aggregate and the installments' are two subqueries joined on the investor (one grouped
+    join of both would sum the plan prices once per installment), so an investor's row is
+    written once, with every index entry it has, not once per aggregate; the number of
+    investors written.
 
-    The first also empties the stamp of the dashboard's figures kept on the investors
+    It also empties the stamp of the dashboard's figures kept on the investors
     (`dashboard.kept`): any plan write may change them, and a row without its day's stamp
     is computed afresh wherever it is read."""
-    changed: set[int] = set()
-    changed |= _update(*_investor_plans_aggregate(ids), PLAN_COLUMNS, forget_kept=True)
-    changed |= _update(*_investor_amount_aggregate(ids), AMOUNT_COLUMNS)
-    return len(changed)
+    plans, plan_params = _investor_plans_aggregate(ids)
+    amounts, amount_params = _investor_amount_aggregate(ids)
+    values = [
+        "p.ref",
+        *(f"p.{alias}" for alias in PLAN_COLUMNS.values()),
+        *(f"a.{alias}" for alias in AMOUNT_COLUMNS.values()),
+    ]
+    return len(
+        _update(
+            f"SELECT {', '.join(values)} FROM ({plans}) AS p JOIN ({amounts}) AS a "
+            "ON a.ref = p.ref",
+            [*plan_params, *amount_params],
+            {**PLAN_COLUMNS, **AMOUNT_COLUMNS},
+            forget_kept=True,
+        )
+    )
 
 
 def _update(select: str, params, columns: dict[str, str], *, forget_kept=False) -> set[int]:
-    """UPDATE the investors from `select` where a value differs (or, with `forget_kept`,
-    where the kept figures' stamp is set, emptying it); the ids written."""
+    """UPDATE the investors from `select` (its rows named by `ref`, its values by the
+    aliases of `columns`) where a value differs (or, with `forget_kept`, where the kept
+    figures' stamp is set, emptying it); the ids written."""
     differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     assignments = [f"{column} = agg.{value}" for column, value in columns.items()]
     conditions = [f"i.{column} {differs} agg.{value}" for column, value in columns.items()]

@@ -6,20 +6,47 @@ Every wait is bounded: the connect and each reply by the broker timeouts in sett
 (CELERY_BROKER_TIMEOUT), and a publish is not retried. After a failure the broker is
 taken as unreachable for `RECHECK_AFTER` seconds, so a scan that falls back to running its
 chunks in-process does not wait once more for each chunk's hand-over of its rows.
+
+The connection comes from a pool per process and broker URL (kombu's, at most
+`broker_pool_limit` connections): a worker that hands over one batch of reminders after
+each scan chunk or payment reuses its connection and the queues it declared, instead of
+connecting and declaring again for every hand-over. A connection that failed is closed and
+dropped from the pool, never handed out again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
 RECHECK_AFTER = 30.0  # seconds during which a broker that just failed is not tried again
+# The longest argument text a message carries for logs and monitoring (Celery's own limit).
+ARGS_TEXT_LIMIT = 1024
 
 # Broker URL → monotonic time until which it is taken as unreachable (per process).
 _unreachable: dict[str, float] = {}
+# (process id, broker URL) → its connection pool: a forked worker opens its own.
+_pools: dict[tuple[int, str], object] = {}
+
+
+def pools_closed() -> None:
+    """Close every pooled broker connection of this process and forget the pools (the next
+    publish opens a pool on the broker the settings name then)."""
+    for pool in _pools.values():
+        pool.force_close_all()
+    _pools.clear()
+
+
+def _pool(app):
+    url = app.conf.broker_url
+    key = (os.getpid(), url)
+    if key not in _pools:
+        _pools[key] = app.connection_for_write(url).Pool(limit=app.conf.broker_pool_limit)
+    return _pools[key]
 
 
 def publish(
@@ -43,15 +70,23 @@ def publish(
     try:
         if _unreachable.get(url, 0.0) > time.monotonic():
             raise ConnectionError("it failed moments ago; not tried again yet")
-        with task.app.connection_for_write() as connection:
+        pool = _pool(task.app)
+        connection = pool.acquire(block=True, timeout=task.app.conf.broker_connection_timeout)
+        try:
             connection.ensure_connection(max_retries=0)
             with connection.Producer() as producer:
                 for group in groups:
                     for args in group:
-                        task.apply_async(args, producer=producer, retry=False)
+                        task.apply_async(
+                            args, producer=producer, retry=False, argsrepr=_args_text(args)
+                        )
                     if after_group is not None:
                         after_group(group)
                     done += 1
+        except BaseException:
+            pool.replace(connection)
+            raise
+        connection.release()
         _unreachable.pop(url, None)
     except Exception as error:
         if done < len(groups):
@@ -59,3 +94,11 @@ def publish(
         left = sum(weight(args) for group in groups[done:] for args in group)
         logger.warning("broker unavailable, %d %s: %s", left, fallback, error)
     return done
+
+
+def _args_text(args: tuple) -> str:
+    """The arguments as the message shows them in logs and monitoring: `repr`, cut at
+    `ARGS_TEXT_LIMIT` (Celery's default, a character-by-character safe repr, costs more than
+    the rest of the publish for a batch of a hundred ids)."""
+    text = repr(args)
+    return text if len(text) <= ARGS_TEXT_LIMIT else text[: ARGS_TEXT_LIMIT - 3] + "..."

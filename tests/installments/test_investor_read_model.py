@@ -229,6 +229,31 @@ def test_a_part_payment_that_leaves_the_oldest_unpaid_date_writes_no_investor_ro
     assert investor.oldest_unpaid_due_date == dt.date(2025, 3, 10)
 
 
+def test_a_payment_that_moves_the_read_model_rewrites_the_investor_row_once():
+    """Both aggregates (the plans' dates and prices, the installments' kept amount) land in
+    one UPDATE: the row and each of its index entries are written once, not once each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    investor = InvestorFactory()
+    plan = make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10), price=Decimal("600"))
+    due = plan.installments.order_by("due_date").first()
+    with CaptureQueriesContext(connection) as queries:
+        payment_record(
+            plan=plan,
+            amount=due.amount,
+            received_on=dt.date(2025, 3, 10),
+            reference="P1",
+            today=dt.date(2025, 3, 10),
+        )
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE clients_investor")]
+    assert len(writes) == 1, writes
+    investor.refresh_from_db()
+    assert investor.oldest_unpaid_due_date == dt.date(2025, 4, 10)
+    assert stored() == recomputed()
+    assert kept() == kept_recomputed(business_today())
+
+
 def test_refreshing_every_investor_repairs_a_read_model_written_behind_its_back():
     investor = InvestorFactory()
     make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))

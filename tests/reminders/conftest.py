@@ -358,6 +358,9 @@ def broker_pools_closed(app) -> None:
     closed pool"), even an eager task's, for the next test that names the same broker."""
     from kombu import pools
 
+    from reminders import broker
+
+    broker.pools_closed()
     pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
