@@ -21,6 +21,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+from kombu.resource import Resource
+
 logger = logging.getLogger(__name__)
 
 RECHECK_AFTER = 30.0  # seconds during which a broker that just failed is not tried again
@@ -30,7 +32,7 @@ ARGS_TEXT_LIMIT = 1024
 # Broker URL → monotonic time until which it is taken as unreachable (per process).
 _unreachable: dict[str, float] = {}
 # (process id, broker URL) → its connection pool: a forked worker opens its own.
-_pools: dict[tuple[int, str], object] = {}
+_pools: dict[tuple[int, str], Resource] = {}
 
 
 def pools_closed() -> None:
