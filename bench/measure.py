@@ -420,9 +420,9 @@ def measure_reminders(scan_date: dt.date, runs: int) -> dict:
     own database number, emptied before and after) in delivery batches, over the seconds from
     the scan's start to the last message published. The messages are counted in Redis.
 
-    The median of `runs` runs, as for the scan. The first run also opens this process's
-    broker connection (a worker opens it once, at its first hand-over); its seconds are
-    reported apart (`reminders_first_seconds`)."""
+    The median of `runs` runs, as for the scan. The first run is the first publish in a cold
+    process (Celery's and kombu's set-up, the broker connection); its seconds are reported
+    apart (`reminders_first_seconds`)."""
     import redis
     from celery import current_app
     from django.test import TestCase

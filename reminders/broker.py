@@ -7,21 +7,25 @@ Every wait is bounded: the connect and each reply by the broker timeouts in sett
 taken as unreachable for `RECHECK_AFTER` seconds, so a scan that falls back to running its
 chunks in-process does not wait once more for each chunk's hand-over of its rows.
 
-The connection comes from a pool per process and broker URL (kombu's, at most
-`broker_pool_limit` connections): a worker that hands over one batch of reminders after
-each scan chunk or payment reuses its connection and the queues it declared, instead of
-connecting and declaring again for every hand-over. A connection that failed is closed and
-dropped from the pool, never handed out again.
+The connection comes from a pool per process and broker (kombu's, at most
+`broker_pool_limit` connections; with 0 or None, a connection per publish): a worker that
+hands over one batch of reminders after each scan chunk or payment reuses its connection and
+the queues it declared, instead of connecting and declaring again for every hand-over. A
+connection that failed is closed and its place in the pool given back: the next publish
+connects afresh. When every pooled connection is in use (threads publishing at once), the
+publish takes a connection of its own rather than wait or report the broker down.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-from kombu.resource import Resource
+from kombu.connection import ConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -31,24 +35,41 @@ ARGS_TEXT_LIMIT = 1024
 
 # Broker URL → monotonic time until which it is taken as unreachable (per process).
 _unreachable: dict[str, float] = {}
-# (process id, broker URL) → its connection pool: a forked worker opens its own.
-_pools: dict[tuple[int, str], Resource] = {}
+# (process id, broker URL to write to) → its connection pool: a forked worker opens its own.
+_pools: dict[tuple[int, str], ConnectionPool] = {}
+_pools_lock = threading.Lock()
 
 
 def pools_closed() -> None:
-    """Close every pooled broker connection of this process and forget the pools (the next
-    publish opens a pool on the broker the settings name then)."""
-    for pool in _pools.values():
-        pool.force_close_all()
-    _pools.clear()
+    """Close this process's pooled broker connections and forget the pools (the next publish
+    opens a pool on the broker the settings name then)."""
+    with _pools_lock:
+        mine = [key for key in _pools if key[0] == os.getpid()]
+        for key in mine:
+            _pools.pop(key).force_close_all()
 
 
-def _pool(app):
-    url = app.conf.broker_url
-    key = (os.getpid(), url)
-    if key not in _pools:
-        _pools[key] = app.connection_for_write(url).Pool(limit=app.conf.broker_pool_limit)
-    return _pools[key]
+def _pool(app) -> ConnectionPool:
+    key = (os.getpid(), app.conf.broker_write_url)
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = app.connection_for_write().Pool(limit=app.conf.broker_pool_limit)
+        return _pools[key]
+
+
+@contextmanager
+def _connection(app) -> Iterator:
+    """A connection of the pool, given back at the end of the block (closed first when the
+    block raised); a connection of its own when every pooled one is in use."""
+    pool = _pool(app)
+    try:
+        pooled = pool.acquire(block=False)
+    except pool.LimitExceeded:
+        with app.connection_for_write() as connection:
+            yield connection
+        return
+    with pooled:
+        yield pooled
 
 
 def publish(
@@ -72,9 +93,7 @@ def publish(
     try:
         if _unreachable.get(url, 0.0) > time.monotonic():
             raise ConnectionError("it failed moments ago; not tried again yet")
-        pool = _pool(task.app)
-        connection = pool.acquire(block=True, timeout=task.app.conf.broker_connection_timeout)
-        try:
+        with _connection(task.app) as connection:
             connection.ensure_connection(max_retries=0)
             with connection.Producer() as producer:
                 for group in groups:
@@ -85,10 +104,6 @@ def publish(
                     if after_group is not None:
                         after_group(group)
                     done += 1
-        except BaseException:
-            pool.replace(connection)
-            raise
-        connection.release()
         _unreachable.pop(url, None)
     except Exception as error:
         if done < len(groups):

@@ -103,7 +103,7 @@ def _marks(values: list) -> str:
 
 def _among(column: str, ids: list[int]) -> tuple[str, list]:
     """`column` is one of `ids`, with the ids as one parameter: an array literal on
-    PostgreSQL, a JSON array on SQLite. A chunk's two thousand ids as as many parameters
+    PostgreSQL, a JSON array on SQLite. A chunk's two thousand ids as so many parameters
     cost PostgreSQL more to parse and plan than the rest of the statement, and psycopg2
     more to quote."""
     text = ",".join(str(int(pk)) for pk in ids)
