@@ -134,7 +134,7 @@ class _Parts:
         self.table_params += values
 
 
-def _window_subject(parts: _Parts, plan_ids: list, windows, scan_date: dt.date) -> None:
+def _window_subject(parts: _Parts, chunk: tuple[str, list], windows, scan_date: dt.date) -> None:
     """The active plans whose oldest unpaid installment is in a step's window tonight."""
     in_range = due_date_range(windows, scan_date)
     if in_range is None:
@@ -148,7 +148,7 @@ def _window_subject(parts: _Parts, plan_ids: list, windows, scan_date: dt.date) 
     ]
     parts.add_table("window_dates", "kind, due_from, due_to", ranges)
     plan, installment = _table_name(Plan), _table_name(Installment)
-    among, among_params = _among("p.id", plan_ids)
+    among, among_params = chunk
     # Reminders are about the oldest unpaid installment: it sets the grace deadline.
     parts.subjects.append(f"""
         SELECT p.investor_id AS investor_id, w.kind AS kind, p.id AS plan_id,
@@ -168,12 +168,12 @@ def _window_subject(parts: _Parts, plan_ids: list, windows, scan_date: dt.date) 
     ]
 
 
-def _notice_subject(parts: _Parts, plan_ids: list, notices, scan_date: dt.date) -> None:
+def _notice_subject(parts: _Parts, chunk: tuple[str, list], notices, scan_date: dt.date) -> None:
     """The plans cancelled within the cancellation notice's window."""
     if not notices:
         return
     adapt = connection.ops.adapt_datefield_value
-    among, among_params = _among("p.id", plan_ids)
+    among, among_params = chunk
     parts.add_table("notice", "kind", [(step.code,) for step in notices])
     parts.subjects.append(f"""
         SELECT p.investor_id, s.kind, p.id, CAST(NULL AS BIGINT)
@@ -223,8 +223,10 @@ def reminders_insert(
     if not plan_ids or not (windows or notices) or not pairs:
         return []
     parts = _Parts()
-    _window_subject(parts, plan_ids, windows, scan_date)
-    _notice_subject(parts, plan_ids, notices, scan_date)
+    # The chunk's plans, named once for both subjects.
+    among = _among("p.id", plan_ids)
+    _window_subject(parts, among, windows, scan_date)
+    _notice_subject(parts, among, notices, scan_date)
     parts.add_table("step_channel", "kind, channel", pairs)
     quiet_join, join_params, scheduled, dispatched = _quiet_join(parts, now)
     address = " ".join(
