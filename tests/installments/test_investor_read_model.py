@@ -254,6 +254,59 @@ def test_a_payment_that_moves_the_read_model_rewrites_the_investor_row_once():
     assert kept() == kept_recomputed(business_today())
 
 
+def test_a_refresh_of_more_investors_than_one_statement_takes_writes_every_one(monkeypatch):
+    """The refresh rewrites its investors `REFRESH_BATCH` at a time: every batch is written,
+    the last short one too, and the investors outside the list are left as they are."""
+    from installments import read_model
+
+    monkeypatch.setattr(read_model, "REFRESH_BATCH", 2)
+    investors = [InvestorFactory() for _ in range(6)]
+    for investor in investors:
+        make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
+    Investor.objects.update(oldest_unpaid_due_date=None, earliest_grace_deadline=None)
+    named, left = investors[:5], investors[5]
+    assert investor_overdue_refresh(investor_ids=[i.pk for i in named]) == 5
+    truth = recomputed()
+    assert {i.pk: stored()[i.pk] for i in named} == {i.pk: truth[i.pk] for i in named}
+    left.refresh_from_db()
+    assert left.oldest_unpaid_due_date is None
+
+
+@pytest.mark.parametrize("count", [1, 3, 40])
+def test_the_refresh_compiled_once_is_the_orms_own_statement_for_any_ids_and_day(count):
+    """The read model's UPDATE is compiled once per number of investors, then bound: for
+    other ids and other days it is the statement the ORM compiles for them."""
+    from installments import read_model
+
+    rng = random.Random(count)
+    for _ in range(5):
+        ids = rng.sample(range(1, 10**9), count)
+        day = dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(4000))
+        assert read_model._compiled_overdue_statement(ids, day) == read_model._overdue_statement(
+            ids, day
+        )
+
+
+def test_a_refresh_compiles_its_statement_once_per_number_of_investors(monkeypatch):
+    from installments import read_model
+
+    monkeypatch.setattr(read_model, "_COMPILED", {})
+    compiled = []
+    original = read_model._overdue_statement
+    monkeypatch.setattr(
+        read_model, "_overdue_statement", lambda *a: compiled.append(a) or original(*a)
+    )
+    first, second = InvestorFactory(), InvestorFactory()
+    make_plan(investor=first, first_due_date=dt.date(2025, 3, 10))
+    make_plan(investor=second, first_due_date=dt.date(2025, 3, 11))
+    compiled.clear()
+    Investor.objects.update(oldest_unpaid_due_date=None)
+    investor_overdue_refresh(investor_ids=[first.pk])
+    investor_overdue_refresh(investor_ids=[second.pk])
+    assert compiled == []  # compiled when the plans were bought, for one investor
+    assert stored() == recomputed()
+
+
 def test_refreshing_every_investor_repairs_a_read_model_written_behind_its_back():
     investor = InvestorFactory()
     make_plan(investor=investor, first_due_date=dt.date(2025, 3, 10))
