@@ -3,6 +3,7 @@ page, its CSV export and GET /api/structure/ all read their rows through `Struct
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import django_filters
@@ -117,6 +118,23 @@ class StructureOrdering(django_filters.OrderingFilter):
     def filter(self, qs, value):
         self.parent.order_by_keys(value)
         return qs  # ordered by `StructureFilter.filter_queryset` and `listing`
+
+
+class FieldsCopiedPerForm(dict):
+    """The filter form's fields as each form copies them: one `copy.copy` each instead of
+    Django's deep copy of every field's widget, choices and lazy labels, which cost a
+    twentieth of a Structure request. A request's form changes none of them (its data,
+    errors and cleaned values are the form's own), so they are shared. The participants'
+    field is still copied deep: its queryset and choice iterator must be the form's own, or
+    the rows one form read would stay cached for the next."""
+
+    def __deepcopy__(self, memo):
+        return {
+            name: copy.deepcopy(field, memo)
+            if isinstance(field, forms.ModelChoiceField)
+            else copy.copy(field)
+            for name, field in self.items()
+        }
 
 
 class StructureFilterForm(forms.Form):
@@ -240,7 +258,9 @@ class StructureFilter(django_filters.FilterSet):
         cls = type(self)
         form_class = cls.__dict__.get("_form_class")
         if form_class is None:
-            form_class = cls._form_class = super().get_form_class()
+            form_class = super().get_form_class()
+            form_class.base_fields = FieldsCopiedPerForm(form_class.base_fields)
+            cls._form_class = form_class
         return form_class
 
     @property

@@ -136,3 +136,17 @@ def test_the_api_row_is_what_drf_writes_of_the_same_fields(crowd, ordering):
         assert [type(v) for v in fast.values()] == [type(v) for v in generic.values()]
     assert {row.overdue for row in rows} == {True, False}
     assert any(row.contact_outcome for row in rows) and any(not r.contact_outcome for r in rows)
+
+
+def test_each_filter_form_reads_its_own_participants_and_keeps_its_own_errors(structure):
+    """The filter form's fields are shared between forms, but for the participants' choice:
+    each form has its own queryset, so rows one form read are never another's cache."""
+    request = Request(structure.root.user)
+    refused = StructureFilter({"overdue": "maybe"}, request=request, today=TODAY).form
+    chosen = StructureFilter({"overdue": "true"}, request=request, today=TODAY).form
+    assert refused.fields["participant"].queryset is not chosen.fields["participant"].queryset
+    assert list(refused.fields["participant"].queryset)
+    assert chosen.fields["participant"].queryset._result_cache is None
+    assert "overdue" in refused.errors
+    assert chosen.is_valid(), chosen.errors
+    assert chosen.root == structure.root
