@@ -20,6 +20,7 @@ import contextvars
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
 from django.db import connection, models, transaction
 from django.db.models.functions import Coalesce
@@ -90,8 +91,9 @@ def in_plan_change() -> bool:
 # index; with the list in the WHERE clause alone, it hashes a scan of every plan instead
 # once there are more than a few dozen (40 of 20,000 plans: 3 ms against 0.3 ms).
 PLANS = "own_plans__"
-# Investors rewritten per UPDATE: each statement names its ids four times (the WHERE and the
-# ON clause of both aggregates), which keeps it well inside SQLite's 32,766 parameters.
+# Investors rewritten per UPDATE: the read model's names its ids four times (the WHERE and
+# the ON clause of both aggregates), the kept amounts' twice, which keeps either well inside
+# SQLite's 32,766 parameters.
 REFRESH_BATCH = 5_000
 
 
@@ -205,8 +207,9 @@ def kept_amounts_renew(*, today: dt.date, chunk: int = 50_000) -> int:
                 no_key=True, skip_locked=True
             )
             held = list(locked.values_list("pk", flat=True))
-            if held:
-                written += len(_update(*_investor_amount_aggregate(held, today), AMOUNT_COLUMNS))
+            for first in range(0, len(held), REFRESH_BATCH):
+                batch = held[first : first + REFRESH_BATCH]
+                written += len(_update(*_investor_amount_aggregate(batch, today), AMOUNT_COLUMNS))
     return written
 
 
@@ -260,23 +263,27 @@ def _overdue_statement(ids: list[int] | None, day: dt.date) -> tuple[str, list]:
     return sql, [*plan_params, *amount_params]
 
 
-# `_overdue_statement` compiled once per database and number of investors: building and
-# compiling its two annotated querysets costs the ORM more than PostgreSQL takes to run it
-# for a payment's one investor. Compiled for ids no investor has and two days far apart,
-# which tells the parameters that are the ids and the day from the constants.
+# `_overdue_statement` compiled once per database and number of investors, for the small
+# numbers the day's writes refresh (a payment's one investor, an admin act's few): building
+# and compiling its two annotated querysets costs the ORM more than PostgreSQL takes to run
+# it for one investor. Compiled twice, for two sets of ids no investor has and two days far
+# apart, which tells the parameters that are the ids and the day from the constants. A
+# refresh of more investors (the night's cancellations) compiles its own: its rows cost more.
 _REFERENCE_DAY = dt.date(2001, 1, 1)
 _CHECK_DAY = dt.date(2003, 7, 9)
+COMPILED_UP_TO = 64
 _COMPILED: dict[tuple, tuple[str, tuple] | None] = {}
-MAX_COMPILED = 64
+_NOT_YET = object()
 
 
 def _compiled_overdue_statement(ids: list[int], day: dt.date) -> tuple[str, list]:
+    if len(ids) > COMPILED_UP_TO:
+        return _overdue_statement(ids, day)
     key = (connection.alias, connection.vendor, len(ids))
-    if key not in _COMPILED:
-        if len(_COMPILED) >= MAX_COMPILED:
-            _COMPILED.clear()
-        _COMPILED[key] = _overdue_template(len(ids))
-    template = _COMPILED[key]
+    template = _COMPILED.get(key, _NOT_YET)
+    if template is _NOT_YET:
+        # Two threads may both compile it; either result is the same.
+        template = _COMPILED[key] = _overdue_template(len(ids))
     if template is None:  # its SQL depends on more than the ids and the day
         return _overdue_statement(ids, day)
     sql, slots = template
@@ -294,23 +301,30 @@ def _compiled_overdue_statement(ids: list[int], day: dt.date) -> tuple[str, list
 def _overdue_template(count: int) -> tuple[str, tuple] | None:
     """The SQL for `count` investors and, for each parameter, where its value comes from:
     ("id", position in the ids), ("day", whether it is sent as text) or ("constant", value).
-    None when a parameter is neither a constant, an id nor the day."""
-    sentinels = [-(position + 1) for position in range(count)]
-    sql, params = _overdue_statement(sentinels, _REFERENCE_DAY)
-    check_sql, check_params = _overdue_statement(sentinels, _CHECK_DAY)
+    None when the two compilations differ in anything else, or a constant could be an id."""
+    first = [-(position + 1) for position in range(count)]
+    second = [-(count + position + 1) for position in range(count)]
+    sql, params = _overdue_statement(first, _REFERENCE_DAY)
+    check_sql, check_params = _overdue_statement(second, _CHECK_DAY)
     if sql != check_sql or len(params) != len(check_params):
         return None
     days = {(_REFERENCE_DAY, _CHECK_DAY): False, (str(_REFERENCE_DAY), str(_CHECK_DAY)): True}
+    ids = {
+        (one, other): position
+        for position, (one, other) in enumerate(zip(first, second, strict=True))
+    }
     slots = []
     for value, check in zip(params, check_params, strict=True):
         if (value, check) in days:
             slots.append(("day", days[value, check]))
-        elif value != check:
-            return None
-        elif type(value) is int and value < 0:
-            slots.append(("id", -value - 1))
-        else:
+        elif type(value) is int and (value, check) in ids:
+            slots.append(("id", ids[value, check]))
+        elif value == check and not (type(value) is int and value < 0):
+            if not isinstance(value, str | int | Decimal | dt.date | None):
+                return None
             slots.append(("constant", value))
+        else:
+            return None
     return sql, tuple(slots)
 
 

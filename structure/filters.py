@@ -124,17 +124,20 @@ class FieldsCopiedPerForm(dict):
     """The filter form's fields as each form copies them: one `copy.copy` each instead of
     Django's deep copy of every field's widget, choices and lazy labels, which cost a
     twentieth of a Structure request. A request's form changes none of them (its data,
-    errors and cleaned values are the form's own), so they are shared. The participants'
-    field is still copied deep: its queryset and choice iterator must be the form's own, or
-    the rows one form read would stay cached for the next."""
+    errors and cleaned values are the form's own), so their widgets, choices and validators
+    are shared: code that changes a form's field or widget (`form.fields[…].choices = …`)
+    must not be added here. Still copied deep: a model choice field (its queryset and choice
+    iterator must be the form's own, or the rows one form read would stay cached for the
+    next) and a multi-value field (Django sets its sub-widgets' attributes per form)."""
 
     def __deepcopy__(self, memo):
-        return {
-            name: copy.deepcopy(field, memo)
-            if isinstance(field, forms.ModelChoiceField)
-            else copy.copy(field)
-            for name, field in self.items()
-        }
+        return {name: _copied(field, memo) for name, field in self.items()}
+
+
+def _copied(field: forms.Field, memo) -> forms.Field:
+    if isinstance(field, forms.ModelChoiceField | forms.MultiValueField):
+        return copy.deepcopy(field, memo)
+    return copy.copy(field)
 
 
 class StructureFilterForm(forms.Form):

@@ -287,6 +287,16 @@ def test_the_refresh_compiled_once_is_the_orms_own_statement_for_any_ids_and_day
         )
 
 
+def test_the_refresh_reads_the_plans_of_the_named_investors_alone():
+    """The plans are joined with the investors' ids in the join's condition too, so that
+    PostgreSQL reads them by the investor index instead of scanning every plan."""
+    from installments import read_model
+
+    for aggregate in (read_model._investor_plans_aggregate, read_model._investor_amount_aggregate):
+        sql, params = aggregate([7001, 7002])
+        assert params.count(7001) == params.count(7002) == 2, sql
+
+
 def test_a_refresh_compiles_its_statement_once_per_number_of_investors(monkeypatch):
     from installments import read_model
 

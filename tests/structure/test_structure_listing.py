@@ -150,3 +150,24 @@ def test_each_filter_form_reads_its_own_participants_and_keeps_its_own_errors(st
     assert "overdue" in refused.errors
     assert chosen.is_valid(), chosen.errors
     assert chosen.root == structure.root
+
+
+def test_fields_copied_per_form_share_simple_fields_widgets_and_copy_the_rest_deep():
+    import copy
+
+    from django import forms
+
+    from clients.models import Investor
+    from structure.filters import FieldsCopiedPerForm
+
+    base = FieldsCopiedPerForm(
+        simple=forms.IntegerField(),
+        model=forms.ModelChoiceField(queryset=Investor.objects.all()),
+        multi=forms.SplitDateTimeField(),
+    )
+    copied = copy.deepcopy(base)
+    assert copied["simple"] is not base["simple"]
+    assert copied["simple"].widget is base["simple"].widget
+    assert copied["model"].widget is not base["model"].widget
+    assert copied["model"].queryset is not base["model"].queryset
+    assert copied["multi"].widget.widgets[0] is not base["multi"].widget.widgets[0]
