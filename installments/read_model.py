@@ -20,11 +20,11 @@ import contextvars
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 
 from django.db import connection, models, transaction
 from django.db.models.functions import Coalesce
 
+from backoffice.lib.compiled import CHECK_DAY, REFERENCE_DAY, Parameters, learn, sentinel_ids
 from backoffice.lib.dates import business_today
 from clients.models import Investor, InvestorQuerySet
 
@@ -266,13 +266,10 @@ def _overdue_statement(ids: list[int] | None, day: dt.date) -> tuple[str, list]:
 # `_overdue_statement` compiled once per database and number of investors, for the small
 # numbers the day's writes refresh (a payment's one investor, an admin act's few): building
 # and compiling its two annotated querysets costs the ORM more than PostgreSQL takes to run
-# it for one investor. Compiled twice, for two sets of ids no investor has and two days far
-# apart, which tells the parameters that are the ids and the day from the constants. A
+# it for one investor. Its ids and day are bound per call (`backoffice.lib.compiled`). A
 # refresh of more investors (the night's cancellations) compiles its own: its rows cost more.
-_REFERENCE_DAY = dt.date(2001, 1, 1)
-_CHECK_DAY = dt.date(2003, 7, 9)
 COMPILED_UP_TO = 64
-_COMPILED: dict[tuple, tuple[str, tuple] | None] = {}
+_COMPILED: dict[tuple, tuple[str, Parameters] | None] = {}
 _NOT_YET = object()
 
 
@@ -286,46 +283,22 @@ def _compiled_overdue_statement(ids: list[int], day: dt.date) -> tuple[str, list
         template = _COMPILED[key] = _overdue_template(len(ids))
     if template is None:  # its SQL depends on more than the ids and the day
         return _overdue_statement(ids, day)
-    sql, slots = template
-    params = []
-    for kind, value in slots:
-        if kind == "id":
-            params.append(ids[value])
-        elif kind == "day":
-            params.append(day.isoformat() if value else day)
-        else:
-            params.append(value)
-    return sql, params
+    sql, parameters = template
+    return sql, parameters.bind(day, ids)
 
 
-def _overdue_template(count: int) -> tuple[str, tuple] | None:
-    """The SQL for `count` investors and, for each parameter, where its value comes from:
-    ("id", position in the ids), ("day", whether it is sent as text) or ("constant", value).
-    None when the two compilations differ in anything else, or a constant could be an id."""
-    first = [-(position + 1) for position in range(count)]
-    second = [-(count + position + 1) for position in range(count)]
-    sql, params = _overdue_statement(first, _REFERENCE_DAY)
-    check_sql, check_params = _overdue_statement(second, _CHECK_DAY)
-    if sql != check_sql or len(params) != len(check_params):
+def _overdue_template(count: int) -> tuple[str, Parameters] | None:
+    """The SQL for `count` investors and where its parameters come from; None when it
+    depends on more than the ids and the day."""
+    ids = sentinel_ids(count)
+    sql, params = _overdue_statement(ids[0], REFERENCE_DAY)
+    check_sql, check_params = _overdue_statement(ids[1], CHECK_DAY)
+    if sql != check_sql:
         return None
-    days = {(_REFERENCE_DAY, _CHECK_DAY): False, (str(_REFERENCE_DAY), str(_CHECK_DAY)): True}
-    ids = {
-        (one, other): position
-        for position, (one, other) in enumerate(zip(first, second, strict=True))
-    }
-    slots = []
-    for value, check in zip(params, check_params, strict=True):
-        if (value, check) in days:
-            slots.append(("day", days[value, check]))
-        elif type(value) is int and (value, check) in ids:
-            slots.append(("id", ids[value, check]))
-        elif value == check and not (type(value) is int and value < 0):
-            if not isinstance(value, str | int | Decimal | dt.date | None):
-                return None
-            slots.append(("constant", value))
-        else:
-            return None
-    return sql, tuple(slots)
+    try:
+        return sql, learn(params, check_params, ids=ids)
+    except ValueError:
+        return None
 
 
 def _update_sql(select: str, columns: dict[str, str], *, forget_kept=False) -> str:

@@ -10,8 +10,8 @@ WHERE (the page's ids, or a filtered queryset's ids as a subquery), ORDER BY and
 The SQL is the ORM's own: the overdue rules are written once, in `installments.overdue` and
 `installments.read_model`. A date parameter is the day shifted by a constant (today, the
 grace horizon, the last days' threshold…); compiling for two days tells which parameters
-move with the day and which are constants, and a template whose SQL text depends on the day
-is refused.
+move with the day and which are constants (`backoffice.lib.compiled`), and a template whose
+SQL text depends on the day is refused.
 """
 
 from __future__ import annotations
@@ -24,25 +24,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connections, models
 
+from backoffice.lib.compiled import CHECK_DAY, REFERENCE_DAY, Parameters, learn
 from clients.models import Investor
 
-# Two days far apart: a parameter is "today + k days" when it moves by exactly their gap.
-REFERENCE_DAY = dt.date(2001, 1, 1)
-CHECK_DAY = dt.date(2003, 7, 9)
 ALIAS = "r"
-
-
-def _as_date(value) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 @dataclass(frozen=True)
@@ -50,18 +35,13 @@ class RowTemplate:
     """`SELECT <model columns>, <annotations> FROM clients_investor` for any day."""
 
     sql: str
-    params: tuple
-    day_slots: tuple  # (index, days after the reference day, as a string or a date)
+    parameters: Parameters
     field_names: tuple  # the model's attnames, first in the SELECT
     annotations: tuple  # then these aliases
     converters: dict  # column index -> (converters, expression)
 
     def bind(self, today: dt.date) -> list:
-        params = list(self.params)
-        for index, offset, as_text in self.day_slots:
-            day = today + dt.timedelta(days=offset)
-            params[index] = day.isoformat() if as_text else day
-        return params
+        return self.parameters.bind(today)
 
 
 def _compile(queryset: models.QuerySet, using: str):
@@ -75,17 +55,9 @@ def build_template(build, using: str = "default") -> RowTemplate:
     slicing) for the reference day, and learn its day parameters from a second day."""
     compiler, sql, params = _compile(build(REFERENCE_DAY), using)
     _, check_sql, check_params = _compile(build(CHECK_DAY), using)
-    if sql != check_sql or len(params) != len(check_params):
+    if sql != check_sql:
         raise ValueError("the row query's SQL depends on the day, not only its parameters")
-    gap = (CHECK_DAY - REFERENCE_DAY).days
-    slots = []
-    for index, (value, check) in enumerate(zip(params, check_params, strict=True)):
-        if value == check:
-            continue
-        day, check_day = _as_date(value), _as_date(check)
-        if day is None or check_day is None or (check_day - day).days != gap:
-            raise ValueError(f"parameter {index} of the row query is not a day: {value!r}")
-        slots.append((index, (day - REFERENCE_DAY).days, isinstance(value, str)))
+    parameters = learn(params, check_params)
     table = compiler.connection.ops.quote_name(Investor._meta.db_table)
     if not sql.endswith(f"FROM {table}"):
         raise ValueError("the row query must read the investors alone, unfiltered")
@@ -99,8 +71,7 @@ def build_template(build, using: str = "default") -> RowTemplate:
         raise ValueError("the row query selects something other than columns and annotations")
     return RowTemplate(
         sql=sql,
-        params=params,
-        day_slots=tuple(slots),
+        parameters=parameters,
         field_names=tuple(model_fields),
         annotations=annotations,
         converters=compiler.get_converters([expression for expression, _, _ in select]),

@@ -19,7 +19,7 @@ def test_a_bound_template_is_the_orm_query_of_that_day(today):
     template = build_template(structure_row_template)
     compiled = structure_row_template(today).order_by().query.get_compiler("default").as_sql()
     assert (template.sql, template.bind(today)) == (compiled[0], list(compiled[1]))
-    assert template.day_slots  # the day is a parameter, not part of the SQL text
+    assert template.parameters.day_slots  # the day is a parameter, not part of the SQL text
 
 
 @pytest.mark.postgres
